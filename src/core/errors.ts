@@ -1,0 +1,133 @@
+/**
+ * The one error base of Latchkey. Every error thrown at a boundary is a {@link LatchkeyError} with a
+ * stable code (`LK_...`), and the code is part of the message so it shows in any log line.
+ *
+ * Each code carries whose fault it is:
+ * - `caller`: bad input or a forbidden request; retrying the same thing fails the same way (HTTP 4xx).
+ * - `internal`: a bug or a broken invariant in Latchkey (HTTP 500).
+ * - `platform`: the machine or a dependency failed (disk, fsync, port in use); may succeed later.
+ */
+export const ErrorCodes = {
+  // --- input and validation (caller) ---
+  LK_INVALID_INPUT: { fault: "caller", http: 400, doc: "A request, file or frame failed validation." },
+  LK_NOT_FOUND: {
+    fault: "caller",
+    http: 404,
+    doc: "The named user, credential, lock or schedule does not exist.",
+  },
+  LK_CONFLICT: {
+    fault: "caller",
+    http: 409,
+    doc: "The change conflicts with existing state (duplicate id, slot in use).",
+  },
+  LK_PAYLOAD_TOO_LARGE: { fault: "caller", http: 413, doc: "The request body exceeds the size limit." },
+  // --- authentication and authorisation (caller) ---
+  LK_UNAUTHENTICATED: { fault: "caller", http: 401, doc: "No valid API token was presented." },
+  LK_FORBIDDEN: { fault: "caller", http: 403, doc: "The token's role does not allow this action." },
+  LK_SETUP_CODE_INVALID: {
+    fault: "caller",
+    http: 401,
+    doc: "The owner setup code is wrong or was already used.",
+  },
+  LK_ALREADY_CLAIMED: {
+    fault: "caller",
+    http: 409,
+    doc: "The hub already has an owner; claiming is a one-time step.",
+  },
+  // --- credentials (caller) ---
+  LK_PIN_FORMAT: { fault: "caller", http: 400, doc: "A PIN must be 4 to 12 decimal digits." },
+  LK_PIN_TOO_SHORT: {
+    fault: "caller",
+    http: 400,
+    doc: "The PIN is shorter than the lock's current minimum length.",
+  },
+  LK_PIN_WEAK: {
+    fault: "caller",
+    http: 400,
+    doc: "The PIN is repeated, sequential or among the most common PINs.",
+  },
+  LK_PIN_IN_USE: {
+    fault: "caller",
+    http: 409,
+    doc: "Another user on this lock already has this PIN (no shared codes).",
+  },
+  LK_CARD_FORMAT: { fault: "caller", http: 400, doc: "A card UID or Wiegand frame is malformed." },
+  LK_WIEGAND_PARITY: { fault: "caller", http: 400, doc: "A Wiegand frame failed its parity check." },
+  LK_WIEGAND_FORMAT: {
+    fault: "caller",
+    http: 400,
+    doc: "A Wiegand frame has an unsupported bit length or bad characters.",
+  },
+  LK_SCHEDULE_INVALID: {
+    fault: "caller",
+    http: 400,
+    doc: "A schedule has an empty or inverted window or an unknown time zone.",
+  },
+  // --- state (caller) ---
+  LK_LOCK_BUSY: {
+    fault: "caller",
+    http: 409,
+    doc: "The lock is moving or jammed and cannot take this command now.",
+  },
+  LK_MODE_FORBIDS: { fault: "caller", http: 409, doc: "The lock's OperatingMode forbids this command." },
+  // --- data directory and process (platform) ---
+  LK_DATA_DIR_LOCKED: {
+    fault: "platform",
+    http: 500,
+    doc: "Another hub process is already running on this data directory.",
+  },
+  LK_DATA_DIR_INVALID: {
+    fault: "platform",
+    http: 500,
+    doc: "The data directory is missing files or has unsafe permissions.",
+  },
+  LK_AUDIT_NOT_DURABLE: {
+    fault: "platform",
+    http: 503,
+    doc: "The audit log could not be made durable (write or fsync failed). Fatal: the hub stops.",
+  },
+  LK_STORE_FAILED: { fault: "platform", http: 500, doc: "The local database failed." },
+  // --- audit verification ---
+  LK_AUDIT_CHAIN_BROKEN: {
+    fault: "platform",
+    http: 500,
+    doc: "The audit hash chain or a checkpoint signature does not verify.",
+  },
+  // --- ours ---
+  LK_INTERNAL: { fault: "internal", http: 500, doc: "A bug in Latchkey: an invariant did not hold." },
+} as const;
+
+/** A stable error code such as `LK_PIN_WEAK`. */
+export type ErrorCode = keyof typeof ErrorCodes;
+/** Whose fault an error is: the caller's, Latchkey's, or the platform's. */
+export type Fault = (typeof ErrorCodes)[ErrorCode]["fault"];
+
+/** The error base. `message` is `"<code>: <detail>"`; `detail` is safe to show to a user (never a secret). */
+export class LatchkeyError extends Error {
+  override readonly name = "LatchkeyError";
+  readonly code: ErrorCode;
+  readonly detail: string;
+  readonly data: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, detail: string, data?: Record<string, unknown>) {
+    super(`${code}: ${detail}`);
+    this.code = code;
+    this.detail = detail;
+    this.data = data;
+  }
+
+  /** Whose fault this is (see {@link ErrorCodes}). */
+  get fault(): Fault {
+    return ErrorCodes[this.code].fault;
+  }
+
+  /** The HTTP status this error maps to at the hub API. */
+  get httpStatus(): number {
+    return ErrorCodes[this.code].http;
+  }
+}
+
+/** Type guard: is `e` a {@link LatchkeyError}, optionally with the given code? */
+export function isLatchkeyError(e: unknown, code?: ErrorCode): e is LatchkeyError {
+  return e instanceof LatchkeyError && (code === undefined || e.code === code);
+}
