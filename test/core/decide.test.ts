@@ -1,0 +1,364 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { type Attempt, type DecisionState, DenyReason, decide } from "../../src/core/decide.ts";
+import type { User } from "../../src/core/model.ts";
+import { EpochMs } from "../../src/core/units.ts";
+import { card, finger, pin, state, T0, user } from "../support/builders.ts";
+
+const D_ALICE = "a".repeat(64);
+const D_BOB = "b".repeat(64);
+const D_DURESS = "d".repeat(64);
+const D_UNKNOWN = "e".repeat(64);
+
+const alice = user({ id: "alice", role: "owner", userType: "programming" });
+const bob = user({ id: "bob" });
+const base = (usersOverride: User[] = [alice, bob], p: Partial<DecisionState> = {}) =>
+  state(
+    usersOverride,
+    [
+      pin("c-alice", "alice", D_ALICE),
+      pin("c-alice-duress", "alice", D_DURESS, { duress: true }),
+      pin("c-bob", "bob", D_BOB),
+      card("c-card", "bob", "uid:04a1b2c3"),
+      card("c-card-back", "bob", "uid:0badcafe", ["back-door"]),
+      finger("c-finger", "bob", 7),
+    ],
+    p,
+  );
+
+const keypad = (pinDigest: string): Attempt => ({ source: "keypad", pinDigest });
+const at = (iso: string) => EpochMs(Date.parse(iso));
+
+// Table: every deny reason (and the grants) with the smallest state that produces it.
+const table: { name: string; st: DecisionState; attempt: Attempt; now?: EpochMs; expect: string }[] = [
+  { name: "grant: PIN", st: base(), attempt: keypad(D_BOB), expect: "grant" },
+  { name: "grant: card", st: base(), attempt: { source: "rfid", cardId: "uid:04a1b2c3" }, expect: "grant" },
+  { name: "grant: fingerprint", st: base(), attempt: { source: "biometric", slot: 7 }, expect: "grant" },
+  { name: "grant: remote", st: base(), attempt: { source: "remote", userId: "bob" }, expect: "grant" },
+  { name: "unknown PIN", st: base(), attempt: keypad(D_UNKNOWN), expect: DenyReason.UnknownCredential },
+  {
+    name: "unknown card",
+    st: base(),
+    attempt: { source: "rfid", cardId: "uid:ffffffff" },
+    expect: DenyReason.UnknownCredential,
+  },
+  {
+    name: "unknown finger",
+    st: base(),
+    attempt: { source: "biometric", slot: -1 },
+    expect: DenyReason.UnknownCredential,
+  },
+  {
+    name: "unknown remote user",
+    st: base(),
+    attempt: { source: "remote", userId: "mallory" },
+    expect: DenyReason.UnknownCredential,
+  },
+  {
+    name: "card for another lock",
+    st: base(),
+    attempt: { source: "rfid", cardId: "uid:0badcafe" },
+    expect: DenyReason.WrongLock,
+  },
+  {
+    name: "disabled user",
+    st: base([alice, user({ id: "bob", userStatus: "occupiedDisabled" })]),
+    attempt: keypad(D_BOB),
+    expect: DenyReason.UserDisabled,
+  },
+  {
+    name: "non-access user",
+    st: base([alice, user({ id: "bob", userType: "nonAccess" })]),
+    attempt: keypad(D_BOB),
+    expect: DenyReason.NonAccessUser,
+  },
+  {
+    name: "outside week-day schedule",
+    st: base([
+      alice,
+      user({
+        id: "bob",
+        userType: "weekDaySchedule",
+        weekDaySchedules: [{ daysMask: 0b0111110, startHour: 18, startMinute: 0, endHour: 20, endMinute: 0 }],
+      }),
+    ]),
+    attempt: keypad(D_BOB),
+    expect: DenyReason.OutsideSchedule,
+  },
+  {
+    name: "inside week-day schedule",
+    st: base([
+      alice,
+      user({
+        id: "bob",
+        userType: "weekDaySchedule",
+        weekDaySchedules: [{ daysMask: 0b0000010, startHour: 8, startMinute: 0, endHour: 10, endMinute: 0 }],
+      }),
+    ]),
+    attempt: keypad(D_BOB),
+    expect: "grant",
+  },
+  {
+    name: "year-day schedule passed",
+    st: base([
+      alice,
+      user({
+        id: "bob",
+        userType: "yearDaySchedule",
+        yearDaySchedules: [{ start: "2025-12-24T00:00", end: "2026-01-01T00:00" }],
+      }),
+    ]),
+    attempt: keypad(D_BOB),
+    expect: DenyReason.OutsideSchedule,
+  },
+  {
+    name: "disposable already used",
+    st: base([alice, user({ id: "bob", userType: "disposable", firstUsedAt: T0 })]),
+    attempt: keypad(D_BOB),
+    expect: DenyReason.Expired,
+  },
+  {
+    name: "expiring user past timeout",
+    st: base([
+      alice,
+      user({
+        id: "bob",
+        userType: "expiringDisposable",
+        expiringTimeout: 3600 as never,
+        firstUsedAt: EpochMs(T0 - 3_600_000),
+      }),
+    ]),
+    attempt: keypad(D_BOB),
+    expect: DenyReason.Expired,
+  },
+  {
+    name: "expiring user inside timeout",
+    st: base([
+      alice,
+      user({
+        id: "bob",
+        userType: "expiringDisposable",
+        expiringTimeout: 3600 as never,
+        firstUsedAt: EpochMs(T0 - 3_599_000),
+      }),
+    ]),
+    attempt: keypad(D_BOB),
+    expect: "grant",
+  },
+  {
+    name: "keypad locked out",
+    st: base(undefined, {
+      lockouts: {
+        keypad: { failures: 0, strikes: 1, disabledUntil: EpochMs(T0 + 1) },
+        reader: { failures: 0, strikes: 0, disabledUntil: null },
+        fingerprint: { failures: 0, strikes: 0, disabledUntil: null },
+      },
+    }),
+    attempt: keypad(D_ALICE),
+    expect: DenyReason.Lockout,
+  },
+  {
+    name: "keypad lockout does not block the owner's card reader",
+    st: base(undefined, {
+      lockouts: {
+        keypad: { failures: 0, strikes: 1, disabledUntil: EpochMs(T0 + 1) },
+        reader: { failures: 0, strikes: 0, disabledUntil: null },
+        fingerprint: { failures: 0, strikes: 0, disabledUntil: null },
+      },
+    }),
+    attempt: { source: "rfid", cardId: "uid:04a1b2c3" },
+    expect: "grant",
+  },
+  {
+    name: "privacy mode",
+    st: base(undefined, { operatingMode: "privacy" }),
+    attempt: keypad(D_ALICE),
+    expect: DenyReason.ModeForbids,
+  },
+  {
+    name: "vacation: member at keypad",
+    st: base(undefined, { operatingMode: "vacation" }),
+    attempt: keypad(D_BOB),
+    expect: DenyReason.ModeForbids,
+  },
+  {
+    name: "vacation: programming user at keypad",
+    st: base(undefined, { operatingMode: "vacation" }),
+    attempt: keypad(D_ALICE),
+    expect: "grant",
+  },
+  {
+    name: "vacation: remote allowed",
+    st: base(undefined, { operatingMode: "vacation" }),
+    attempt: { source: "remote", userId: "bob" },
+    expect: "grant",
+  },
+  {
+    name: "noRemoteLockUnlock: remote",
+    st: base(undefined, { operatingMode: "noRemoteLockUnlock" }),
+    attempt: { source: "remote", userId: "alice" },
+    expect: DenyReason.ModeForbids,
+  },
+  {
+    name: "noRemoteLockUnlock: keypad",
+    st: base(undefined, { operatingMode: "noRemoteLockUnlock" }),
+    attempt: keypad(D_BOB),
+    expect: "grant",
+  },
+  {
+    name: "jammed",
+    st: base(undefined, { lockState: "jammed" }),
+    attempt: keypad(D_BOB),
+    expect: DenyReason.LockJammed,
+  },
+  {
+    name: "battery reserve: member",
+    st: base(undefined, { battery: "critical" }),
+    attempt: keypad(D_BOB),
+    expect: DenyReason.BatteryReserve,
+  },
+  {
+    name: "battery reserve: owner",
+    st: base(undefined, { battery: "critical" }),
+    attempt: keypad(D_ALICE),
+    expect: "grant",
+  },
+  {
+    name: "clock untrusted: time-bound user",
+    st: base(
+      [
+        alice,
+        user({
+          id: "bob",
+          userType: "weekDaySchedule",
+          weekDaySchedules: [{ daysMask: 127, startHour: 0, startMinute: 0, endHour: 24, endMinute: 0 }],
+        }),
+      ],
+      { clockTrusted: false },
+    ),
+    attempt: keypad(D_BOB),
+    expect: DenyReason.ClockUntrusted,
+  },
+  {
+    name: "clock untrusted: unrestricted user still opens",
+    st: base(undefined, { clockTrusted: false }),
+    attempt: keypad(D_BOB),
+    expect: "grant",
+  },
+];
+
+describe("decide(): one row per outcome", () => {
+  it.each(table)("$name", ({ st, attempt, now, expect: want }) => {
+    const d = decide(st, attempt, now ?? T0);
+    expect(d.outcome === "grant" ? "grant" : d.reason).toBe(want);
+  });
+
+  it("covers every DenyReason", () => {
+    const covered = new Set(table.map((r) => r.expect));
+    for (const r of Object.values(DenyReason)) expect(covered, r).toContain(r);
+  });
+
+  it("a duress PIN grants and flags duress", () => {
+    const d = decide(base(), keypad(D_DURESS), T0);
+    expect(d).toMatchObject({ outcome: "grant", userId: "alice", duress: true });
+  });
+
+  it("a disposable user's first grant disables the user", () => {
+    const d = decide(base([alice, user({ id: "bob", userType: "disposable" })]), keypad(D_BOB), T0);
+    expect(d.outcome).toBe("grant");
+    expect(d.effects.map((e) => e.kind)).toEqual(["markFirstUse", "disableUser"]);
+  });
+
+  it("only unknown or wrong-lock credentials count towards WrongCodeEntryLimit", () => {
+    for (const row of table) {
+      const d = decide(row.st, row.attempt, T0);
+      if (d.outcome === "deny") {
+        expect(d.countsAsWrongEntry, row.name).toBe(
+          d.reason === "unknown_credential" || d.reason === "wrong_lock",
+        );
+      }
+    }
+  });
+});
+
+describe("decide(): properties", () => {
+  const modes = fc.constantFrom("normal", "vacation", "privacy", "noRemoteLockUnlock", "passage" as const);
+  const attempts: fc.Arbitrary<Attempt> = fc.oneof(
+    fc.constantFrom(D_ALICE, D_BOB, D_DURESS, D_UNKNOWN).map(keypad),
+    fc
+      .constantFrom("uid:04a1b2c3", "uid:0badcafe", "uid:ffffffff")
+      .map((cardId) => ({ source: "rfid" as const, cardId })),
+    fc.integer({ min: -1, max: 9 }).map((slot) => ({ source: "biometric" as const, slot })),
+    fc.constantFrom("alice", "bob", "mallory").map((userId) => ({ source: "remote" as const, userId })),
+  );
+
+  it("never grants an unknown credential, in any mode, battery or clock state", () => {
+    fc.assert(
+      fc.property(
+        attempts,
+        modes,
+        fc.constantFrom("ok", "low", "critical" as const),
+        fc.boolean(),
+        (a, mode, battery, clockTrusted) => {
+          const d = decide(base(undefined, { operatingMode: mode, battery, clockTrusted }), a, T0);
+          const unknown =
+            (a.source === "keypad" && a.pinDigest === D_UNKNOWN) ||
+            (a.source === "rfid" && a.cardId !== "uid:04a1b2c3") ||
+            (a.source === "biometric" && a.slot !== 7) ||
+            (a.source === "remote" && a.userId === "mallory");
+          if (unknown) expect(d.outcome).toBe("deny");
+        },
+      ),
+    );
+  });
+
+  it("privacy mode grants nothing from outside", () => {
+    fc.assert(
+      fc.property(attempts, (a) => {
+        expect(decide(base(undefined, { operatingMode: "privacy" }), a, T0).outcome).toBe("deny");
+      }),
+    );
+  });
+
+  it("a disabled user is never granted", () => {
+    fc.assert(
+      fc.property(attempts, modes, (a, mode) => {
+        const users = [alice, bob].map((u) => ({ ...u, userStatus: "occupiedDisabled" as const }));
+        expect(decide(base(users, { operatingMode: mode }), a, T0).outcome).toBe("deny");
+      }),
+    );
+  });
+
+  it("a time-bound user is never granted with an untrusted clock, at any instant", () => {
+    const weekly = user({
+      id: "bob",
+      userType: "weekDaySchedule",
+      weekDaySchedules: [{ daysMask: 127, startHour: 0, startMinute: 0, endHour: 24, endMinute: 0 }],
+    });
+    fc.assert(
+      fc.property(fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2099, 0, 1) }), (t) => {
+        expect(
+          decide(base([alice, weekly], { clockTrusted: false }), keypad(D_BOB), EpochMs(t)).outcome,
+        ).toBe("deny");
+      }),
+    );
+  });
+
+  it("year-day schedule: granted exactly inside [start, end) in the lock's zone", () => {
+    const guest = user({
+      id: "bob",
+      userType: "yearDaySchedule",
+      yearDaySchedules: [{ start: "2026-03-28T12:00", end: "2026-03-30T12:00" }],
+    });
+    const st = base([alice, guest], { timeZone: "Europe/Berlin" });
+    // Berlin switches to CEST on 2026-03-29 at 02:00 local (01:00 UTC).
+    const start = at("2026-03-28T11:00:00Z"); // 12:00 CET
+    const end = at("2026-03-30T10:00:00Z"); // 12:00 CEST
+    fc.assert(
+      fc.property(fc.integer({ min: start - 86_400_000, max: end + 86_400_000 }), (t) => {
+        const d = decide(st, keypad(D_BOB), EpochMs(t));
+        expect(d.outcome === "grant").toBe(t >= start && t < end);
+      }),
+    );
+  });
+});
