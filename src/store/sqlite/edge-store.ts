@@ -1,0 +1,533 @@
+/**
+ * The edge store: one SQLite database (better-sqlite3, WAL, synchronous=FULL) holding the hub's locks,
+ * users, credentials, lockout counters, API tokens and the audit log. One transaction can cover a
+ * decision's audit events and its state effects, so "the grant is durable before the bolt moves" and
+ * "a counter never goes back" hold together.
+ */
+import BetterSqlite3, { type Database, type Statement } from "better-sqlite3";
+import { canonicalJson } from "../../core/audit/canonical.ts";
+import {
+  type AuditAnchor,
+  type AuditCheckpoint,
+  type AuditEvent,
+  type AuditEventInput,
+  type AuditKind,
+  chainEvent,
+  GENESIS_HASH,
+} from "../../core/audit/chain.ts";
+import type { CryptoPort } from "../../core/crypto.ts";
+import { isLatchkeyError, LatchkeyError } from "../../core/errors.ts";
+import type { InputLockoutState, LockoutInput } from "../../core/lockout.ts";
+import type {
+  Credential,
+  LockScope,
+  OperatingMode,
+  Role,
+  User,
+  UserStatus,
+  UserType,
+} from "../../core/model.ts";
+import { EpochMs, Seconds } from "../../core/units.ts";
+import type { AuditQuery, AuditStore } from "../audit-store.ts";
+import { migrate } from "./migrate.ts";
+
+/** A lock (door) driven by this hub. */
+export interface LockRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly timeZone: string;
+  readonly operatingMode: OperatingMode;
+  readonly settings: LockSettings;
+  readonly createdAt: EpochMs;
+}
+
+/** Per-lock settings, with Matter names where one exists. */
+export interface LockSettings {
+  /** Matter AutoRelockTime (§ 5.2.9.11): relock this long after unlocking; 0 disables. */
+  readonly autoRelockTime: Seconds;
+  /** Matter WrongCodeEntryLimit (§ 5.2.9.32). */
+  readonly wrongCodeEntryLimit: number;
+  /** Matter UserCodeTemporaryDisableTime (§ 5.2.9.33). */
+  readonly userCodeTemporaryDisableTime: Seconds;
+  /** Cap for the doubled disable time. */
+  readonly maxDisableTime: Seconds;
+  /** Door open longer than this raises a door-ajar alarm. */
+  readonly doorAjarTime: Seconds;
+  /** Battery percentage at or below which a low-battery alarm is raised. */
+  readonly batteryLowPercent: number;
+  /** Battery percentage at or below which only owners may unlock (the reserve). */
+  readonly batteryCriticalPercent: number;
+  /** Configured minimum PIN length (4–12); raised automatically with the number of codes. */
+  readonly pinMinLength: number;
+}
+
+export interface ApiTokenRecord {
+  readonly id: string;
+  readonly userId: string;
+  readonly label: string;
+  readonly createdAt: EpochMs;
+}
+
+type Row = Record<string, unknown>;
+
+function userFromRow(r: Row): User {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    role: r.role as Role,
+    userType: r.user_type as UserType,
+    userStatus: r.user_status as UserStatus,
+    weekDaySchedules: JSON.parse(r.week_day_schedules as string),
+    yearDaySchedules: JSON.parse(r.year_day_schedules as string),
+    expiringTimeout: r.expiring_timeout === null ? null : Seconds(r.expiring_timeout as number),
+    firstUsedAt: r.first_used_at === null ? null : EpochMs(r.first_used_at as number),
+    createdAt: EpochMs(r.created_at as number),
+  };
+}
+
+function credentialFromRow(r: Row): Credential {
+  const base = {
+    id: r.id as string,
+    userId: r.user_id as string,
+    locks: JSON.parse(r.locks as string) as LockScope,
+    label: (r.label as string | null) ?? null,
+    createdAt: EpochMs(r.created_at as number),
+  };
+  switch (r.type) {
+    case "pin":
+      return {
+        ...base,
+        type: "pin",
+        pinDigest: r.match_key as string,
+        pinLength: r.pin_length as number,
+        duress: r.duress === 1,
+      };
+    case "rfid":
+      return { ...base, type: "rfid", cardId: r.match_key as string };
+    case "fingerprint":
+      return { ...base, type: "fingerprint", slot: Number(r.match_key) };
+    default:
+      throw new LatchkeyError("LK_STORE_FAILED", `unknown credential type in database: ${String(r.type)}`);
+  }
+}
+
+function matchKeyOf(c: Credential): string {
+  switch (c.type) {
+    case "pin":
+      return c.pinDigest;
+    case "rfid":
+      return c.cardId;
+    case "fingerprint":
+      return String(c.slot);
+  }
+}
+
+function eventFromRow(r: Row): AuditEvent {
+  return {
+    seq: r.seq as number,
+    at: EpochMs(r.at as number),
+    lockId: (r.lock_id as string | null) ?? null,
+    kind: r.kind as AuditKind,
+    data: JSON.parse(r.data as string),
+    prevHash: r.prev_hash as string,
+    hash: r.hash as string,
+  };
+}
+
+/** Open options. */
+export interface EdgeStoreOptions {
+  /** Path of the database file, or ":memory:" for tests. */
+  readonly path: string;
+  readonly crypto: CryptoPort;
+}
+
+/**
+ * The SQLite edge store. Single-writer: the hub holds the data-directory lock, so the chain head can be
+ * cached in memory.
+ */
+export class SqliteEdgeStore implements AuditStore {
+  readonly db: Database;
+  private readonly crypto: CryptoPort;
+  private headCache: { seq: number; hash: string };
+  private readonly st: Record<string, Statement>;
+
+  constructor(opts: EdgeStoreOptions) {
+    this.crypto = opts.crypto;
+    try {
+      this.db = new BetterSqlite3(opts.path);
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma("synchronous = FULL");
+      this.db.pragma("foreign_keys = ON");
+      this.db.pragma("busy_timeout = 5000");
+      migrate(this.db);
+    } catch (e) {
+      if (isLatchkeyError(e)) throw e;
+      throw new LatchkeyError(
+        "LK_STORE_FAILED",
+        `cannot open database ${opts.path}: ${(e as Error).message}`,
+      );
+    }
+    const db = this.db;
+    this.st = {
+      insertEvent: db.prepare(
+        "INSERT INTO audit_events (seq, at, lock_id, kind, user_id, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      ),
+      lastEvent: db.prepare("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"),
+      setLockout: db.prepare(
+        "INSERT INTO lockouts (lock_id, input, failures, strikes, disabled_until) VALUES (?, ?, ?, ?, ?) " +
+          "ON CONFLICT (lock_id, input) DO UPDATE SET failures = excluded.failures, strikes = excluded.strikes, disabled_until = excluded.disabled_until",
+      ),
+      setMeta: db.prepare(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      ),
+      getMeta: db.prepare("SELECT value FROM meta WHERE key = ?"),
+      credentialUsed: db.prepare("UPDATE credentials SET last_used_at = ? WHERE id = ?"),
+    };
+    this.headCache = this.readHead();
+  }
+
+  /** Run `fn` in one transaction (nested calls join the outer one). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---------------------------------------------------------------- audit (AuditStore port)
+
+  private readHead(): { seq: number; hash: string } {
+    const r = this.st.lastEvent!.get() as Row | undefined;
+    if (r) return { seq: r.seq as number, hash: r.hash as string };
+    const a = this.anchor();
+    return a ? { seq: a.throughSeq, hash: a.hash } : { seq: 0, hash: GENESIS_HASH };
+  }
+
+  head(): { seq: number; hash: string } {
+    return { ...this.headCache };
+  }
+
+  append(inputs: readonly AuditEventInput[]): AuditEvent[] {
+    const before = this.headCache;
+    try {
+      return this.transaction(() => this.appendInTransaction(inputs));
+    } catch (e) {
+      this.headCache = before;
+      if (isLatchkeyError(e)) throw e;
+      throw new LatchkeyError("LK_AUDIT_NOT_DURABLE", `audit append failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Append inside the caller's transaction. The head cache is advanced; on rollback call {@link reloadHead}. */
+  appendInTransaction(inputs: readonly AuditEventInput[]): AuditEvent[] {
+    let { seq, hash } = this.headCache;
+    const out: AuditEvent[] = [];
+    for (const input of inputs) {
+      const e = chainEvent(this.crypto, seq, hash, input);
+      const userId = typeof e.data.userId === "string" ? e.data.userId : null;
+      this.st.insertEvent!.run(
+        e.seq,
+        e.at,
+        e.lockId,
+        e.kind,
+        userId,
+        canonicalJson(e.data),
+        e.prevHash,
+        e.hash,
+      );
+      out.push(e);
+      seq = e.seq;
+      hash = e.hash;
+    }
+    this.headCache = { seq, hash };
+    return out;
+  }
+
+  /** Re-read the chain head from disk (after a rolled-back transaction). */
+  reloadHead(): void {
+    this.headCache = this.readHead();
+  }
+
+  query(q: AuditQuery): AuditEvent[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.afterSeq !== undefined) {
+      where.push("seq > ?");
+      args.push(q.afterSeq);
+    }
+    if (q.beforeSeq !== undefined) {
+      where.push("seq < ?");
+      args.push(q.beforeSeq);
+    }
+    if (q.lockId !== undefined) {
+      where.push("lock_id = ?");
+      args.push(q.lockId);
+    }
+    if (q.userId !== undefined) {
+      where.push("user_id = ?");
+      args.push(q.userId);
+    }
+    if (q.kinds !== undefined) {
+      where.push(`kind IN (${q.kinds.map(() => "?").join(",") || "NULL"})`);
+      args.push(...q.kinds);
+    }
+    if (q.from !== undefined) {
+      where.push("at >= ?");
+      args.push(q.from);
+    }
+    if (q.to !== undefined) {
+      where.push("at < ?");
+      args.push(q.to);
+    }
+    const sql = `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${
+      q.descending ? "DESC" : "ASC"
+    } LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, q.limit) as Row[]).map(eventFromRow);
+  }
+
+  *iterate(fromSeq = 0): Iterable<AuditEvent> {
+    // Page through in batches: better-sqlite3 iterators block other statements on this connection.
+    let after = fromSeq - 1;
+    const page = this.db.prepare("SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT 1000");
+    for (;;) {
+      const rows = page.all(after) as Row[];
+      if (rows.length === 0) return;
+      for (const r of rows) yield eventFromRow(r);
+      after = rows.at(-1)!.seq as number;
+    }
+  }
+
+  count(): number {
+    return (this.db.prepare("SELECT count(*) AS n FROM audit_events").get() as { n: number }).n;
+  }
+
+  putCheckpoint(cp: AuditCheckpoint): void {
+    this.db
+      .prepare("INSERT OR REPLACE INTO audit_checkpoints (seq, hash, at, signature) VALUES (?, ?, ?, ?)")
+      .run(cp.seq, cp.hash, cp.at, cp.signature);
+  }
+
+  checkpoints(): Map<number, AuditCheckpoint> {
+    const rows = this.db.prepare("SELECT * FROM audit_checkpoints ORDER BY seq").all() as Row[];
+    return new Map(rows.map((r) => [r.seq as number, this.cpFromRow(r)]));
+  }
+
+  latestCheckpoint(): AuditCheckpoint | null {
+    const r = this.db.prepare("SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1").get() as
+      | Row
+      | undefined;
+    return r ? this.cpFromRow(r) : null;
+  }
+
+  private cpFromRow(r: Row): AuditCheckpoint {
+    return {
+      seq: r.seq as number,
+      hash: r.hash as string,
+      at: EpochMs(r.at as number),
+      signature: r.signature as string,
+    };
+  }
+
+  anchor(): AuditAnchor | null {
+    const r = this.db.prepare("SELECT * FROM audit_anchor WHERE id = 1").get() as Row | undefined;
+    return r
+      ? {
+          throughSeq: r.through_seq as number,
+          hash: r.hash as string,
+          at: EpochMs(r.at as number),
+          signature: r.signature as string,
+        }
+      : null;
+  }
+
+  trim(anchor: AuditAnchor): void {
+    this.transaction(() => {
+      this.db.prepare("DELETE FROM audit_events WHERE seq <= ?").run(anchor.throughSeq);
+      this.db.prepare("DELETE FROM audit_checkpoints WHERE seq <= ?").run(anchor.throughSeq);
+      this.db
+        .prepare(
+          "INSERT OR REPLACE INTO audit_anchor (id, through_seq, hash, at, signature) VALUES (1, ?, ?, ?, ?)",
+        )
+        .run(anchor.throughSeq, anchor.hash, anchor.at, anchor.signature);
+    });
+  }
+
+  // ---------------------------------------------------------------- meta
+
+  getMeta(key: string): string | null {
+    const r = this.st.getMeta!.get(key) as { value: string } | undefined;
+    return r?.value ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.st.setMeta!.run(key, value);
+  }
+
+  deleteMeta(key: string): void {
+    this.db.prepare("DELETE FROM meta WHERE key = ?").run(key);
+  }
+
+  // ---------------------------------------------------------------- locks
+
+  insertLock(l: LockRecord): void {
+    this.db
+      .prepare(
+        "INSERT INTO locks (id, name, time_zone, operating_mode, settings, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+      )
+      .run(l.id, l.name, l.timeZone, l.operatingMode, JSON.stringify(l.settings), l.createdAt);
+  }
+
+  updateLock(l: LockRecord): void {
+    this.db
+      .prepare("UPDATE locks SET name = ?, time_zone = ?, operating_mode = ?, settings = ? WHERE id = ?")
+      .run(l.name, l.timeZone, l.operatingMode, JSON.stringify(l.settings), l.id);
+  }
+
+  locks(): LockRecord[] {
+    return (this.db.prepare("SELECT * FROM locks ORDER BY created_at, id").all() as Row[]).map((r) => ({
+      id: r.id as string,
+      name: r.name as string,
+      timeZone: r.time_zone as string,
+      operatingMode: r.operating_mode as OperatingMode,
+      settings: JSON.parse(r.settings as string),
+      createdAt: EpochMs(r.created_at as number),
+    }));
+  }
+
+  // ---------------------------------------------------------------- users and credentials
+
+  upsertUser(u: User): void {
+    this.db
+      .prepare(
+        `INSERT INTO users (id, name, role, user_type, user_status, week_day_schedules, year_day_schedules, expiring_timeout, first_used_at, created_at)
+         VALUES (@id, @name, @role, @userType, @userStatus, @week, @year, @expiringTimeout, @firstUsedAt, @createdAt)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role, user_type = excluded.user_type,
+           user_status = excluded.user_status, week_day_schedules = excluded.week_day_schedules,
+           year_day_schedules = excluded.year_day_schedules, expiring_timeout = excluded.expiring_timeout,
+           first_used_at = excluded.first_used_at`,
+      )
+      .run({
+        id: u.id,
+        name: u.name,
+        role: u.role,
+        userType: u.userType,
+        userStatus: u.userStatus,
+        week: JSON.stringify(u.weekDaySchedules),
+        year: JSON.stringify(u.yearDaySchedules),
+        expiringTimeout: u.expiringTimeout,
+        firstUsedAt: u.firstUsedAt,
+        createdAt: u.createdAt,
+      });
+  }
+
+  deleteUser(id: string): void {
+    this.db.prepare("DELETE FROM users WHERE id = ?").run(id);
+  }
+
+  users(): User[] {
+    return (this.db.prepare("SELECT * FROM users ORDER BY created_at, id").all() as Row[]).map(userFromRow);
+  }
+
+  insertCredential(c: Credential): void {
+    this.db
+      .prepare(
+        "INSERT INTO credentials (id, user_id, type, match_key, locks, label, pin_length, duress, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      )
+      .run(
+        c.id,
+        c.userId,
+        c.type,
+        matchKeyOf(c),
+        JSON.stringify(c.locks),
+        c.label,
+        c.type === "pin" ? c.pinLength : null,
+        c.type === "pin" && c.duress ? 1 : 0,
+        c.createdAt,
+      );
+  }
+
+  deleteCredential(id: string): void {
+    this.db.prepare("DELETE FROM credentials WHERE id = ?").run(id);
+  }
+
+  credentials(): Credential[] {
+    return (this.db.prepare("SELECT * FROM credentials ORDER BY created_at, id").all() as Row[]).map(
+      credentialFromRow,
+    );
+  }
+
+  markCredentialUsed(id: string, at: EpochMs): void {
+    this.st.credentialUsed!.run(at, id);
+  }
+
+  credentialLastUsed(): Map<string, EpochMs> {
+    const rows = this.db
+      .prepare("SELECT id, last_used_at FROM credentials WHERE last_used_at IS NOT NULL")
+      .all() as Row[];
+    return new Map(rows.map((r) => [r.id as string, EpochMs(r.last_used_at as number)]));
+  }
+
+  // ---------------------------------------------------------------- lockouts
+
+  lockouts(): Map<string, Map<LockoutInput, InputLockoutState>> {
+    const out = new Map<string, Map<LockoutInput, InputLockoutState>>();
+    for (const r of this.db.prepare("SELECT * FROM lockouts").all() as Row[]) {
+      const lockId = r.lock_id as string;
+      let m = out.get(lockId);
+      if (!m) {
+        m = new Map();
+        out.set(lockId, m);
+      }
+      m.set(r.input as LockoutInput, {
+        failures: r.failures as number,
+        strikes: r.strikes as number,
+        disabledUntil: r.disabled_until === null ? null : EpochMs(r.disabled_until as number),
+      });
+    }
+    return out;
+  }
+
+  setLockout(lockId: string, input: LockoutInput, s: InputLockoutState): void {
+    this.st.setLockout!.run(lockId, input, s.failures, s.strikes, s.disabledUntil);
+  }
+
+  // ---------------------------------------------------------------- device state
+
+  deviceState(lockId: string): unknown {
+    const r = this.db.prepare("SELECT state FROM device_state WHERE lock_id = ?").get(lockId) as
+      | Row
+      | undefined;
+    return r ? JSON.parse(r.state as string) : null;
+  }
+
+  setDeviceState(lockId: string, state: unknown): void {
+    this.db
+      .prepare(
+        "INSERT INTO device_state (lock_id, state) VALUES (?, ?) ON CONFLICT (lock_id) DO UPDATE SET state = excluded.state",
+      )
+      .run(lockId, JSON.stringify(state));
+  }
+
+  // ---------------------------------------------------------------- API tokens
+
+  insertToken(t: ApiTokenRecord, tokenHash: string): void {
+    this.db
+      .prepare("INSERT INTO api_tokens (id, token_hash, user_id, label, created_at) VALUES (?, ?, ?, ?, ?)")
+      .run(t.id, tokenHash, t.userId, t.label, t.createdAt);
+  }
+
+  tokenByHash(tokenHash: string): ApiTokenRecord | null {
+    const r = this.db.prepare("SELECT * FROM api_tokens WHERE token_hash = ?").get(tokenHash) as
+      | Row
+      | undefined;
+    return r
+      ? {
+          id: r.id as string,
+          userId: r.user_id as string,
+          label: r.label as string,
+          createdAt: EpochMs(r.created_at as number),
+        }
+      : null;
+  }
+}
