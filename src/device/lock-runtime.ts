@@ -1,0 +1,551 @@
+/**
+ * The lock runtime: one door's state machine. It hears the hardware (keypad, reader, fingerprint,
+ * door sensor, manual key, exit button, tamper, battery), decides every attempt with the pure
+ * `decide()`, commits the audit event and the decision's effects in one durable transaction, and only
+ * then drives the bolt. It also runs AutoRelockTime, door-ajar and forced-open detection, battery
+ * bands, clock trust, and wrong-code lockout.
+ */
+
+import type { JsonValue } from "../core/audit/canonical.ts";
+import { type AuditEventInput, AuditKind } from "../core/audit/chain.ts";
+import { type ClockReading, observeClock } from "../core/clock.ts";
+import type { MutableCredentialIndex } from "../core/credential-index.ts";
+import { normalizeUid, wiegandCardId } from "../core/credentials/card-id.ts";
+import { pinDigest } from "../core/credentials/pin-policy.ts";
+import { decodeWiegand } from "../core/credentials/wiegand.ts";
+import type { CryptoPort } from "../core/crypto.ts";
+import { type Attempt, type Decision, type DecisionState, decide, lockoutInputOf } from "../core/decide.ts";
+import { isLatchkeyError } from "../core/errors.ts";
+import {
+  INITIAL_LOCKOUT,
+  type InputLockoutState,
+  type LockoutInput,
+  type LockoutPolicy,
+  recordFailure,
+  recordSuccess,
+} from "../core/lockout.ts";
+import {
+  BatteryLevel,
+  type DoorState,
+  LockState,
+  OperatingMode,
+  OperationSource,
+  type User,
+  UserStatus,
+} from "../core/model.ts";
+import { EpochMs, type Milliseconds, secondsToMs } from "../core/units.ts";
+import type { LockRecord, SqliteEdgeStore } from "../store/sqlite/edge-store.ts";
+import type { AuditLog } from "./audit-log.ts";
+import type { BoltPosition, Feedback, LockHardware, Scheduler } from "./ports.ts";
+
+/** Shared hub services a runtime uses. */
+export interface RuntimeContext {
+  readonly store: SqliteEdgeStore;
+  readonly audit: AuditLog;
+  readonly crypto: CryptoPort;
+  /** The device's PIN-hash secret (HMAC key). */
+  readonly pinSecret: Uint8Array;
+  /** The hub's current credential index (replaced when users or credentials change). */
+  readonly index: () => MutableCredentialIndex;
+  readonly scheduler: Scheduler;
+  /** How far behind its floor the RTC may read and stay trusted. */
+  readonly clockTolerance: Milliseconds;
+}
+
+/** The outcome of one attempt as the API reports it. */
+export interface AttemptResult {
+  readonly feedback: Feedback;
+  readonly decision: Decision | null;
+  /** seq of the access event in the audit log. */
+  readonly seq: number | null;
+}
+
+/** A snapshot for the status API. */
+export interface LockStatus {
+  readonly lockId: string;
+  readonly name: string;
+  readonly lockState: LockState;
+  readonly doorState: DoorState;
+  readonly operatingMode: OperatingMode;
+  readonly battery: { readonly percent: number; readonly millivolts: number; readonly level: BatteryLevel };
+  readonly tampered: boolean;
+  readonly clock: {
+    readonly now: EpochMs;
+    readonly rtc: EpochMs;
+    readonly trusted: boolean;
+    readonly distrust: string | null;
+  };
+  readonly lockouts: Readonly<Record<LockoutInput, InputLockoutState>>;
+  readonly autoRelockTime: number;
+}
+
+const CREDENTIAL_TYPE_OF: Record<Attempt["source"], string | null> = {
+  keypad: "pin",
+  rfid: "rfid",
+  biometric: "fingerprint",
+  remote: null,
+};
+
+export class LockRuntime {
+  private lockRecord: LockRecord;
+  private lockState: LockState;
+  private doorState: DoorState;
+  private tampered = false;
+  private batteryLevel: BatteryLevel;
+  private lockouts: Record<LockoutInput, InputLockoutState>;
+  private clockDistrusted: string | null = null;
+  private moving: Promise<BoltPosition> | null = null;
+  private cancelRelock: (() => void) | null = null;
+  private relockWhenClosed = false;
+  private cancelAjar: (() => void) | null = null;
+  private stopped = false;
+
+  constructor(
+    lock: LockRecord,
+    readonly hw: LockHardware,
+    private readonly ctx: RuntimeContext,
+    initialBolt: BoltPosition,
+  ) {
+    this.lockRecord = lock;
+    this.lockState = initialBolt === "jammed" ? LockState.Jammed : initialBolt;
+    this.doorState = hw.door.isOpen() ? "open" : "closed";
+    this.batteryLevel = this.bandOf(hw.battery.read().percent);
+    const saved = ctx.store.lockouts().get(lock.id);
+    this.lockouts = {
+      keypad: saved?.get("keypad") ?? INITIAL_LOCKOUT,
+      reader: saved?.get("reader") ?? INITIAL_LOCKOUT,
+      fingerprint: saved?.get("fingerprint") ?? INITIAL_LOCKOUT,
+    };
+    hw.keypad.onEntry((digits) => this.onKeypad(digits));
+    hw.reader.onUid((uid) => this.onUid(uid));
+    hw.reader.onWiegand((frame) => this.onWiegand(frame));
+    hw.fingerprint.onMatch((slot) => this.onFinger(slot));
+    hw.exitButton.onPress(() => this.onExitButton());
+    hw.manual.onTurn((to) => this.onManual(to));
+    hw.door.onChange((open) => this.onDoor(open));
+    hw.tamper.onChange((t) => this.onTamper(t));
+  }
+
+  get id(): string {
+    return this.lockRecord.id;
+  }
+
+  get record(): LockRecord {
+    return this.lockRecord;
+  }
+
+  /** Replace the lock's configuration (name, mode, settings) after a management change. */
+  updateRecord(l: LockRecord): void {
+    const wasPassage = this.lockRecord.operatingMode === OperatingMode.Passage;
+    this.lockRecord = l;
+    if (l.operatingMode === OperatingMode.Passage && this.lockState !== LockState.Unlocked) {
+      void this.drive("unlocked", OperationSource.Remote, null);
+    } else if (wasPassage && l.operatingMode !== OperatingMode.Passage) {
+      this.armRelock();
+    }
+  }
+
+  /** Stop timers (hub shutdown). */
+  stop(): void {
+    this.stopped = true;
+    this.cancelRelock?.();
+    this.cancelAjar?.();
+  }
+
+  // ------------------------------------------------------------------ clock
+
+  private floorKey(): string {
+    return `clock.floor.${this.id}`;
+  }
+
+  /** Read the RTC against the persisted floor; audits the transition to "untrusted" once. */
+  readClock(): ClockReading {
+    const floor = EpochMs(Number(this.ctx.store.getMeta(this.floorKey()) ?? 0));
+    const reading = observeClock(this.hw.rtc.now(), this.hw.rtc.powerLost(), floor, this.ctx.clockTolerance);
+    if (!reading.trusted && this.clockDistrusted !== reading.distrust) {
+      this.clockDistrusted = reading.distrust;
+      this.emit(
+        AuditKind.ClockUntrusted,
+        { reason: reading.distrust, rtc: this.hw.rtc.now(), floor },
+        reading,
+      );
+    } else if (reading.trusted) {
+      this.clockDistrusted = null;
+    }
+    return reading;
+  }
+
+  /** Set the RTC from a trusted source (an owner via the API); the floor follows. */
+  setClock(t: EpochMs, actorUserId: string): void {
+    const before = this.hw.rtc.now();
+    this.hw.rtc.set(t);
+    this.clockDistrusted = null;
+    this.ctx.audit.commit(
+      [
+        {
+          at: t,
+          lockId: this.id,
+          kind: AuditKind.ClockSet,
+          data: { from: before, to: t, userId: actorUserId },
+        },
+      ],
+      () => this.ctx.store.setMeta(this.floorKey(), String(t)),
+    );
+  }
+
+  // ------------------------------------------------------------------ inputs
+
+  private feedbackOf(r: AttemptResult): Feedback {
+    return r.feedback;
+  }
+
+  private async onKeypad(digits: string): Promise<Feedback> {
+    if (!/^\d{1,16}$/.test(digits)) {
+      return this.feedbackOf(await this.attempt({ source: "keypad", pinDigest: "" }, { malformed: true }));
+    }
+    const digest = pinDigest(this.ctx.crypto, this.ctx.pinSecret, digits);
+    return this.feedbackOf(await this.attempt({ source: "keypad", pinDigest: digest }));
+  }
+
+  private async onUid(uid: string): Promise<Feedback> {
+    let cardId: string;
+    try {
+      cardId = normalizeUid(uid);
+    } catch (e) {
+      this.badFrame("uid", isLatchkeyError(e) ? e.code : "LK_CARD_FORMAT");
+      return "denied";
+    }
+    return this.feedbackOf(await this.attempt({ source: "rfid", cardId }));
+  }
+
+  private async onWiegand(frame: string): Promise<Feedback> {
+    let cardId: string;
+    try {
+      cardId = wiegandCardId(decodeWiegand(frame));
+    } catch (e) {
+      this.badFrame("wiegand", isLatchkeyError(e) ? e.code : "LK_WIEGAND_FORMAT", frame.length);
+      return "denied";
+    }
+    return this.feedbackOf(await this.attempt({ source: "rfid", cardId }, { wiegandBits: frame.length }));
+  }
+
+  private async onFinger(slot: number | null): Promise<Feedback> {
+    return this.feedbackOf(await this.attempt({ source: "biometric", slot: slot ?? -1 }));
+  }
+
+  private badFrame(kind: string, code: string, bits?: number): void {
+    const data: Record<string, JsonValue> = { input: kind, code };
+    if (bits !== undefined) data.bits = bits;
+    this.emit(AuditKind.AlarmBadFrame, data);
+  }
+
+  /** A remote unlock by an authenticated user (API, CLI). */
+  async remoteUnlock(userId: string): Promise<AttemptResult> {
+    return this.attempt({ source: "remote", userId });
+  }
+
+  /** A remote lock command. Locking is refused only in Privacy and NoRemoteLockUnlock modes. */
+  async remoteLock(userId: string): Promise<BoltPosition | "refused"> {
+    const mode = this.lockRecord.operatingMode;
+    if (
+      mode === OperatingMode.Privacy ||
+      mode === OperatingMode.NoRemoteLockUnlock ||
+      mode === OperatingMode.Passage
+    ) {
+      this.emit(AuditKind.AccessDenied, { source: "remote", action: "lock", reason: "mode_forbids", userId });
+      return "refused";
+    }
+    return this.drive("locked", OperationSource.Remote, userId);
+  }
+
+  private async onExitButton(): Promise<Feedback> {
+    this.emit(AuditKind.RequestToExit, {});
+    if (this.lockRecord.operatingMode === OperatingMode.Privacy) this.leavePrivacy("button");
+    const r = await this.drive("unlocked", OperationSource.Button, null);
+    return r === "jammed" ? "error" : "granted";
+  }
+
+  private onManual(to: "locked" | "unlocked"): void {
+    const from = this.lockState;
+    this.lockState = to;
+    this.emit(AuditKind.ManualKey, { to });
+    this.emit(AuditKind.LockState, { from, to, source: OperationSource.Manual });
+    if (to === "unlocked") {
+      if (this.lockRecord.operatingMode === OperatingMode.Privacy) this.leavePrivacy("manual");
+      this.armRelock();
+    } else {
+      this.cancelRelock?.();
+    }
+  }
+
+  private leavePrivacy(source: string): void {
+    const next = { ...this.lockRecord, operatingMode: OperatingMode.Normal };
+    this.ctx.audit.commit(
+      [
+        {
+          at: this.readClock().now,
+          lockId: this.id,
+          kind: AuditKind.Admin,
+          data: { action: "mode.set", mode: "normal", source },
+        },
+      ],
+      () => this.ctx.store.updateLock(next),
+    );
+    this.lockRecord = next;
+  }
+
+  private onDoor(open: boolean): void {
+    if (open) {
+      const forced = this.lockState === LockState.Locked || this.lockState === LockState.Locking;
+      this.doorState = forced ? "forced" : "open";
+      this.emit(AuditKind.DoorState, { door: this.doorState });
+      if (forced) this.emit(AuditKind.AlarmForcedOpen, {});
+      this.cancelAjar?.();
+      this.cancelAjar = this.ctx.scheduler.setTimer(
+        secondsToMs(this.lockRecord.settings.doorAjarTime),
+        () => {
+          this.cancelAjar = null;
+          if (this.hw.door.isOpen() && !this.stopped) {
+            this.doorState = "ajar";
+            this.emit(AuditKind.AlarmDoorAjar, { after: this.lockRecord.settings.doorAjarTime });
+          }
+        },
+      );
+    } else {
+      this.doorState = "closed";
+      this.cancelAjar?.();
+      this.cancelAjar = null;
+      this.emit(AuditKind.DoorState, { door: "closed" });
+      if (this.relockWhenClosed) {
+        this.relockWhenClosed = false;
+        void this.drive("locked", OperationSource.Auto, null);
+      }
+    }
+  }
+
+  private onTamper(tampered: boolean): void {
+    this.tampered = tampered;
+    this.emit(AuditKind.AlarmTamper, { tampered });
+  }
+
+  // ------------------------------------------------------------------ the decision path
+
+  private decisionState(reading: ClockReading): DecisionState {
+    return {
+      lockId: this.id,
+      timeZone: this.lockRecord.timeZone,
+      operatingMode: this.lockRecord.operatingMode,
+      lockState: this.lockState,
+      battery: this.batteryLevel,
+      clockTrusted: reading.trusted,
+      lockouts: this.lockouts,
+      index: this.ctx.index(),
+    };
+  }
+
+  private policy(): LockoutPolicy {
+    const s = this.lockRecord.settings;
+    return {
+      wrongCodeEntryLimit: s.wrongCodeEntryLimit,
+      userCodeTemporaryDisableTime: s.userCodeTemporaryDisableTime,
+      maxDisableTime: s.maxDisableTime,
+    };
+  }
+
+  /**
+   * Decide an attempt, commit its audit events and effects durably, then (on grant) drive the bolt.
+   * Throws LK_AUDIT_NOT_DURABLE (after the hub's fatal handler ran) if the log cannot be written —
+   * in which case the bolt does not move.
+   */
+  async attempt(attempt: Attempt, extra: Record<string, JsonValue> = {}): Promise<AttemptResult> {
+    const reading = this.readClock();
+    const now = reading.now;
+    const decision = decide(this.decisionState(reading), attempt, now);
+    const input = lockoutInputOf(attempt);
+    const events: AuditEventInput[] = [];
+    const base: Record<string, JsonValue> = { source: attempt.source, ...extra };
+    const credentialType = CREDENTIAL_TYPE_OF[attempt.source];
+    if (credentialType) base.credentialType = credentialType;
+    if (decision.userId) base.userId = decision.userId;
+    if (decision.credentialId) base.credentialId = decision.credentialId;
+
+    let nextLockout: InputLockoutState | null = null;
+    if (decision.outcome === "grant") {
+      events.push({ at: now, lockId: this.id, kind: AuditKind.AccessGranted, data: base });
+      if (decision.duress) {
+        events.push({
+          at: now,
+          lockId: this.id,
+          kind: AuditKind.AlarmDuress,
+          data: { userId: decision.userId },
+        });
+      }
+      if (input) {
+        const next = recordSuccess(this.lockouts[input]);
+        if (next !== this.lockouts[input]) nextLockout = next;
+      }
+    } else {
+      events.push({
+        at: now,
+        lockId: this.id,
+        kind: AuditKind.AccessDenied,
+        data: { ...base, reason: decision.reason },
+      });
+      if (input && decision.countsAsWrongEntry) {
+        const { next, lockedOutUntil } = recordFailure(this.lockouts[input], this.policy(), now);
+        nextLockout = next;
+        if (lockedOutUntil !== null) {
+          events.push({
+            at: now,
+            lockId: this.id,
+            kind: AuditKind.AlarmLockout,
+            data: { input, until: lockedOutUntil, strike: next.strikes },
+          });
+        }
+      }
+    }
+
+    const index = this.ctx.index();
+    const changedUsers: User[] = [];
+    for (const eff of decision.effects) {
+      const u = changedUsers.find((x) => x.id === eff.userId) ?? index.users.get(eff.userId);
+      if (!u) continue;
+      const updated: User =
+        eff.kind === "markFirstUse"
+          ? { ...u, firstUsedAt: eff.at }
+          : { ...u, userStatus: UserStatus.OccupiedDisabled };
+      const i = changedUsers.findIndex((x) => x.id === updated.id);
+      if (i >= 0) changedUsers[i] = updated;
+      else changedUsers.push(updated);
+    }
+
+    const [accessEvent] = this.ctx.audit.commit(events, () => {
+      for (const u of changedUsers) this.ctx.store.upsertUser(u);
+      if (input && nextLockout) this.ctx.store.setLockout(this.id, input, nextLockout);
+      if (decision.outcome === "grant" && decision.credentialId)
+        this.ctx.store.markCredentialUsed(decision.credentialId, now);
+      if (reading.trusted) this.ctx.store.setMeta(this.floorKey(), String(reading.floor));
+    });
+    // Durable: now update memory and move the bolt.
+    if (input && nextLockout) this.lockouts = { ...this.lockouts, [input]: nextLockout };
+    for (const u of changedUsers) index.users.set(u.id, u);
+
+    let feedback: Feedback;
+    if (decision.outcome === "grant") {
+      const r = await this.drive("unlocked", attempt.source, decision.userId);
+      feedback = r === "jammed" ? "error" : "granted";
+    } else {
+      // A wrong PIN and an unknown user look the same at the keypad; only a disabled input says so.
+      feedback = decision.reason === "lockout" ? "locked_out" : "denied";
+    }
+    return { feedback, decision, seq: accessEvent?.seq ?? null };
+  }
+
+  // ------------------------------------------------------------------ the bolt
+
+  /** Drive the bolt to `target`, auditing the state change. Concurrent calls share one drive. */
+  async drive(target: "locked" | "unlocked", source: string, userId: string | null): Promise<BoltPosition> {
+    if (this.moving) {
+      const r = await this.moving;
+      if (r === target) return r;
+    }
+    if (this.lockState === target) {
+      if (target === "unlocked") this.armRelock();
+      return target;
+    }
+    const from = this.lockState;
+    this.lockState = target === "unlocked" ? LockState.Unlocking : LockState.Locking;
+    this.cancelRelock?.();
+    this.cancelRelock = null;
+    this.moving = this.hw.actuator.drive(target);
+    const result = await this.moving;
+    this.moving = null;
+    this.hw.battery.onOperation?.();
+    if (result === "jammed") {
+      this.lockState = LockState.Jammed;
+      this.emit(AuditKind.AlarmJam, { target, source });
+    } else {
+      this.lockState = result;
+      const data: Record<string, JsonValue> = { from, to: result, source };
+      if (userId) data.userId = userId;
+      this.emit(AuditKind.LockState, data);
+      if (result === "unlocked") this.armRelock();
+    }
+    this.checkBattery();
+    return result;
+  }
+
+  private armRelock(): void {
+    this.cancelRelock?.();
+    this.cancelRelock = null;
+    const t = this.lockRecord.settings.autoRelockTime;
+    if (t <= 0 || this.lockRecord.operatingMode === OperatingMode.Passage || this.stopped) return;
+    this.cancelRelock = this.ctx.scheduler.setTimer(secondsToMs(t), () => {
+      this.cancelRelock = null;
+      if (this.stopped || this.lockState !== LockState.Unlocked) return;
+      if (this.lockRecord.operatingMode === OperatingMode.Passage) return;
+      if (this.hw.door.isOpen()) {
+        this.relockWhenClosed = true;
+        return;
+      }
+      void this.drive("locked", OperationSource.Auto, null);
+    });
+  }
+
+  // ------------------------------------------------------------------ battery
+
+  private bandOf(percent: number): BatteryLevel {
+    const s = this.lockRecord.settings;
+    if (percent <= s.batteryCriticalPercent) return BatteryLevel.Critical;
+    if (percent <= s.batteryLowPercent) return BatteryLevel.Low;
+    return BatteryLevel.Ok;
+  }
+
+  /** Re-read the gauge; raise low/critical alarms when the band worsens. */
+  checkBattery(): void {
+    const reading = this.hw.battery.read();
+    const band = this.bandOf(reading.percent);
+    const order = { ok: 0, low: 1, critical: 2 } as const;
+    if (order[band] > order[this.batteryLevel]) {
+      this.emit(band === "critical" ? AuditKind.AlarmBatteryCritical : AuditKind.AlarmBatteryLow, {
+        percent: reading.percent,
+        millivolts: reading.millivolts,
+      });
+    }
+    this.batteryLevel = band;
+  }
+
+  // ------------------------------------------------------------------ status
+
+  status(): LockStatus {
+    const reading = this.readClock();
+    const b = this.hw.battery.read();
+    return {
+      lockId: this.id,
+      name: this.lockRecord.name,
+      lockState: this.lockState,
+      doorState: this.doorState,
+      operatingMode: this.lockRecord.operatingMode,
+      battery: { ...b, level: this.batteryLevel },
+      tampered: this.tampered,
+      clock: {
+        now: reading.now,
+        rtc: this.hw.rtc.now(),
+        trusted: reading.trusted,
+        distrust: reading.distrust,
+      },
+      lockouts: this.lockouts,
+      autoRelockTime: this.lockRecord.settings.autoRelockTime,
+    };
+  }
+
+  private emit(kind: AuditKind, data: Record<string, JsonValue>, reading?: ClockReading): void {
+    const at = (reading ?? this.readClockQuiet()).now;
+    this.ctx.audit.commit([{ at, lockId: this.id, kind, data }]);
+  }
+
+  private readClockQuiet(): ClockReading {
+    const floor = EpochMs(Number(this.ctx.store.getMeta(this.floorKey()) ?? 0));
+    return observeClock(this.hw.rtc.now(), this.hw.rtc.powerLost(), floor, this.ctx.clockTolerance);
+  }
+}
