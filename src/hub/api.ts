@@ -1,0 +1,593 @@
+/**
+ * The hub's local HTTP API (JSON over HTTP, 127.0.0.1 by default). Every route is declared once with
+ * its zod schemas: the same schemas validate the request and document it in the OpenAPI document served
+ * at `/api/v1/openapi.json`. Responses use one envelope: `{ ok: true, data }` or
+ * `{ ok: false, error: { code, message } }` with the code's HTTP status. A rejected request changes nothing.
+ */
+import { OpenAPIHono, type z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { streamSSE } from "hono/streaming";
+import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
+import { Role } from "../core/model.ts";
+import { EpochMs } from "../core/units.ts";
+import type { Actor, Hub } from "./hub.ts";
+import * as S from "./schemas.ts";
+
+type Method = "get" | "post" | "put" | "patch" | "delete";
+type AnyObject = z.ZodObject<z.ZodRawShape>;
+
+interface RouteSpec<
+  P extends AnyObject | undefined,
+  Q extends AnyObject | undefined,
+  B extends z.ZodType | undefined,
+> {
+  readonly method: Method;
+  /** OpenAPI-style path, e.g. `/api/v1/users/{userId}`. */
+  readonly path: string;
+  readonly summary: string;
+  readonly tag: string;
+  /** Minimum role; `null` for unauthenticated routes. Default: any authenticated user. */
+  readonly role?: Role | null;
+  readonly params?: P;
+  readonly query?: Q;
+  readonly body?: B;
+}
+
+type Infer<T> = T extends z.ZodType ? z.infer<T> : undefined;
+
+interface HandlerArgs<P, Q, B> {
+  readonly params: Infer<P>;
+  readonly query: Infer<Q>;
+  readonly body: Infer<B>;
+  readonly actor: Actor;
+  readonly c: Context;
+}
+
+/** Parse `value` with `schema` or throw LK_INVALID_INPUT naming the offending fields (never echoing values). */
+export function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issues = r.error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.join(".") || what}: ${i.message}`)
+    .join("; ");
+  throw new LatchkeyError("LK_INVALID_INPUT", `invalid ${what}: ${issues}`);
+}
+
+function errorResponse(c: Context, e: LatchkeyError) {
+  return c.json({ ok: false, error: { code: e.code, message: e.message } }, e.httpStatus as 400);
+}
+
+const MAX_BODY = 64 * 1024;
+
+/** Build the API app for `hub`. */
+export function createApi(hub: Hub): OpenAPIHono {
+  const app = new OpenAPIHono();
+
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY,
+      onError: () => {
+        throw new LatchkeyError("LK_PAYLOAD_TOO_LARGE", `request body over ${MAX_BODY} bytes`);
+      },
+    }),
+  );
+  app.onError((err, c) => {
+    if (isLatchkeyError(err)) return errorResponse(c, err);
+    if (err instanceof HTTPException) {
+      return errorResponse(
+        c,
+        new LatchkeyError(err.status === 413 ? "LK_PAYLOAD_TOO_LARGE" : "LK_INVALID_INPUT", err.message),
+      );
+    }
+    console.error("latchkey: internal error in API:", err);
+    return errorResponse(c, new LatchkeyError("LK_INTERNAL", "internal error (see the hub's log)"));
+  });
+  app.notFound((c) =>
+    errorResponse(c, new LatchkeyError("LK_NOT_FOUND", `no route ${c.req.method} ${c.req.path}`)),
+  );
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+
+  function route<
+    P extends AnyObject | undefined,
+    Q extends AnyObject | undefined,
+    B extends z.ZodType | undefined,
+  >(spec: RouteSpec<P, Q, B>, handler: (a: HandlerArgs<P, Q, B>) => unknown): void {
+    const needsAuth = spec.role !== null;
+    app.openAPIRegistry.registerPath({
+      method: spec.method,
+      path: spec.path,
+      summary: spec.summary,
+      tags: [spec.tag],
+      ...(needsAuth ? { security: [{ bearer: [] }] } : {}),
+      request: {
+        ...(spec.params ? { params: spec.params } : {}),
+        ...(spec.query ? { query: spec.query } : {}),
+        ...(spec.body
+          ? { body: { content: { "application/json": { schema: spec.body } }, required: true } }
+          : {}),
+      },
+      responses: {
+        200: { description: "OK", content: { "application/json": { schema: S.OkEnvelope } } },
+        default: {
+          description: "Error (see error.code)",
+          content: { "application/json": { schema: S.ErrorEnvelope } },
+        },
+      },
+    });
+    const honoPath = spec.path.replace(/\{(\w+)\}/g, ":$1");
+    app.on(spec.method.toUpperCase(), honoPath, async (c) => {
+      const actor = needsAuth ? authenticate(c) : ({ userId: "", role: Role.Guest } as Actor);
+      if (needsAuth && spec.role) hub.requireRole(actor, spec.role);
+      const params = spec.params ? parse(spec.params, c.req.param(), "path") : undefined;
+      const query = spec.query ? parse(spec.query, c.req.query(), "query") : undefined;
+      let body: unknown;
+      if (spec.body) {
+        let raw: unknown;
+        try {
+          raw = await c.req.json();
+        } catch (e) {
+          if (isLatchkeyError(e)) throw e;
+          throw new LatchkeyError("LK_INVALID_INPUT", "request body is not valid JSON");
+        }
+        body = parse(spec.body, raw, "body");
+      }
+      const result = await handler({ params, query, body, actor, c } as HandlerArgs<P, Q, B>);
+      if (result instanceof Response) return result;
+      return c.json({ ok: true, data: result ?? null });
+    });
+  }
+
+  function authenticate(c: Context): Actor {
+    const h = c.req.header("authorization") ?? "";
+    const m = /^Bearer (\S+)$/.exec(h);
+    if (!m?.[1])
+      throw new LatchkeyError(
+        "LK_UNAUTHENTICATED",
+        "send Authorization: Bearer <token> (claim the hub to get one)",
+      );
+    return hub.authenticate(m[1]);
+  }
+
+  // ---------------------------------------------------------------- hub
+  app.get("/healthz", (c) => c.json({ ok: true, data: { status: "ready" } }));
+  app.get("/api/v1/openapi.json", (c) =>
+    c.json(
+      app.getOpenAPI31Document({
+        openapi: "3.1.0",
+        info: {
+          title: "Latchkey hub API",
+          version: "1",
+          description: "Local API of a Latchkey hub. Works with no internet.",
+        },
+      }),
+    ),
+  );
+
+  route(
+    { method: "get", path: "/api/v1/hub", summary: "Hub identity and claim state", tag: "hub", role: null },
+    () => ({
+      deviceId: hub.deviceId,
+      claimed: hub.isClaimed(),
+      locks: hub.locks().map((l) => ({ id: l.id, name: l.name })),
+    }),
+  );
+
+  route(
+    {
+      method: "post",
+      path: "/api/v1/claim",
+      summary: "Claim the hub with the one-time setup code (creates the first owner)",
+      tag: "hub",
+      role: null,
+      body: S.ClaimBody,
+    },
+    ({ body }) => {
+      const { user, token } = hub.claim(body.setupCode, body.ownerName);
+      return { user, token };
+    },
+  );
+
+  route({ method: "get", path: "/api/v1/me", summary: "The caller's user", tag: "hub" }, ({ actor }) =>
+    hub.user(actor.userId),
+  );
+
+  // ---------------------------------------------------------------- locks
+  route({ method: "get", path: "/api/v1/locks", summary: "List locks with their status", tag: "locks" }, () =>
+    hub.locks().map((l) => ({ ...l, status: hub.status(l.id) })),
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/locks",
+      summary: "Add a (simulated) lock to the site",
+      tag: "locks",
+      role: Role.Admin,
+      body: S.NewLockBody,
+    },
+    ({ actor, body }) => hub.addLock(actor, body as { id: string; name?: string; timeZone?: string }),
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/locks/{lockId}",
+      summary: "Lock status: bolt, door, battery, alarms, clock",
+      tag: "locks",
+      params: S.LockIdParam,
+    },
+    ({ params }) => ({
+      ...hub.lock(params.lockId).record,
+      status: hub.status(params.lockId),
+    }),
+  );
+  route(
+    {
+      method: "patch",
+      path: "/api/v1/locks/{lockId}",
+      summary: "Change lock settings (AutoRelockTime, WrongCodeEntryLimit, ...)",
+      tag: "locks",
+      role: Role.Admin,
+      params: S.LockIdParam,
+      body: S.LockPatchBody,
+    },
+    ({ actor, params, body }) => hub.updateLockSettings(actor, params.lockId, body as never),
+  );
+  route(
+    {
+      method: "put",
+      path: "/api/v1/locks/{lockId}/mode",
+      summary: "Set the OperatingMode",
+      tag: "locks",
+      role: Role.Admin,
+      params: S.LockIdParam,
+      body: S.ModeBody,
+    },
+    ({ actor, params, body }) => hub.setOperatingMode(actor, params.lockId, body.mode),
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/locks/{lockId}/unlock",
+      summary: "Unlock (decided like any attempt; audited)",
+      tag: "locks",
+      params: S.LockIdParam,
+    },
+    async ({ actor, params }) => {
+      const r = await hub.remoteUnlock(actor, params.lockId);
+      if (r.decision?.outcome === "deny") {
+        throw new LatchkeyError("LK_FORBIDDEN", `unlock refused: ${r.decision.reason}`, {
+          reason: r.decision.reason,
+        });
+      }
+      return { result: r.feedback, seq: r.seq, status: hub.status(params.lockId) };
+    },
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/locks/{lockId}/lock",
+      summary: "Lock",
+      tag: "locks",
+      params: S.LockIdParam,
+    },
+    async ({ actor, params }) => {
+      const r = await hub.remoteLock(actor, params.lockId);
+      if (r === "refused")
+        throw new LatchkeyError("LK_MODE_FORBIDS", "the lock's OperatingMode forbids remote locking");
+      return { result: r, status: hub.status(params.lockId) };
+    },
+  );
+  route(
+    {
+      method: "put",
+      path: "/api/v1/locks/{lockId}/clock",
+      summary: "Set the lock's clock from a trusted source (owner)",
+      tag: "locks",
+      role: Role.Owner,
+      params: S.LockIdParam,
+      body: S.ClockBody,
+    },
+    ({ actor, params, body }) => {
+      hub.lock(params.lockId).setClock(EpochMs(Date.parse(body.time)), actor.userId);
+      return hub.status(params.lockId);
+    },
+  );
+
+  // ---------------------------------------------------------------- users and credentials
+  route({ method: "get", path: "/api/v1/users", summary: "List users", tag: "users", role: Role.Admin }, () =>
+    hub.users(),
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/users",
+      summary: "Add a user",
+      tag: "users",
+      role: Role.Admin,
+      body: S.NewUserBody,
+    },
+    ({ actor, body }) => hub.addUser(actor, body),
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/users/{userId}",
+      summary: "A user with their credentials",
+      tag: "users",
+      params: S.UserIdParam,
+    },
+    ({ actor, params }) => {
+      if (actor.userId !== params.userId) hub.requireRole(actor, Role.Admin);
+      return { ...hub.user(params.userId), credentials: hub.credentialViews(params.userId) };
+    },
+  );
+  route(
+    {
+      method: "patch",
+      path: "/api/v1/users/{userId}",
+      summary: "Change a user (name, role, type, schedules, status)",
+      tag: "users",
+      role: Role.Admin,
+      params: S.UserIdParam,
+      body: S.UserPatchBody,
+    },
+    ({ actor, params, body }) => hub.updateUser(actor, params.userId, body),
+  );
+  route(
+    {
+      method: "delete",
+      path: "/api/v1/users/{userId}",
+      summary: "Remove a user and all their credentials",
+      tag: "users",
+      role: Role.Admin,
+      params: S.UserIdParam,
+    },
+    ({ actor, params }) => {
+      hub.removeUser(actor, params.userId);
+      return { removed: params.userId };
+    },
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/users/{userId}/credentials",
+      summary: "A user's credentials (never PIN digits or digests)",
+      tag: "credentials",
+      params: S.UserIdParam,
+    },
+    ({ actor, params }) => {
+      if (actor.userId !== params.userId) hub.requireRole(actor, Role.Admin);
+      return hub.credentialViews(params.userId);
+    },
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/users/{userId}/pin",
+      summary: "Set a PIN (weak and shared PINs refused)",
+      tag: "credentials",
+      params: S.UserIdParam,
+      body: S.PinBody,
+    },
+    ({ actor, params, body }) => hub.setPin(actor, params.userId, body.pin, body as never),
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/users/{userId}/cards",
+      summary: "Enrol an RFID card (UID or Wiegand card id)",
+      tag: "credentials",
+      role: Role.Admin,
+      params: S.UserIdParam,
+      body: S.CardBody,
+    },
+    ({ actor, params, body }) => hub.addCard(actor, params.userId, body as never, body as never),
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/users/{userId}/fingerprints",
+      summary: "Enrol a fingerprint by sensor slot",
+      tag: "credentials",
+      role: Role.Admin,
+      params: S.UserIdParam,
+      body: S.FingerprintBody,
+    },
+    ({ actor, params, body }) => hub.addFingerprint(actor, params.userId, body.slot, body as never),
+  );
+  route(
+    {
+      method: "delete",
+      path: "/api/v1/credentials/{credentialId}",
+      summary: "Remove a credential",
+      tag: "credentials",
+      params: S.CredentialIdParam,
+    },
+    ({ actor, params }) => {
+      hub.removeCredential(actor, params.credentialId);
+      return { removed: params.credentialId };
+    },
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/users/{userId}/tokens",
+      summary: "Issue an API token (shown once, stored hashed)",
+      tag: "users",
+      params: S.UserIdParam,
+      body: S.TokenBody,
+    },
+    ({ actor, params, body }) => ({ token: hub.issueToken(actor, params.userId, body.label) }),
+  );
+
+  // ---------------------------------------------------------------- audit
+  route(
+    {
+      method: "get",
+      path: "/api/v1/audit",
+      summary: "Query the audit log (paginated by seq)",
+      tag: "audit",
+      query: S.AuditQueryParams,
+    },
+    ({ actor, query }) => {
+      const events = hub.queryAudit(actor, {
+        limit: query.limit,
+        descending: query.order === "desc",
+        ...(query.after !== undefined ? { afterSeq: query.after } : {}),
+        ...(query.before !== undefined ? { beforeSeq: query.before } : {}),
+        ...(query.lockId !== undefined ? { lockId: query.lockId } : {}),
+        ...(query.userId !== undefined ? { userId: query.userId } : {}),
+        ...(query.kind !== undefined ? { kinds: [query.kind] } : {}),
+        ...(query.from !== undefined ? { from: Date.parse(query.from) } : {}),
+        ...(query.to !== undefined ? { to: Date.parse(query.to) } : {}),
+      });
+      const last = events.at(-1);
+      return { events, next: events.length === query.limit && last ? last.seq : null };
+    },
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/audit/verify",
+      summary: "Verify the hash chain and checkpoint signatures",
+      tag: "audit",
+      role: Role.Admin,
+    },
+    () => ({
+      ...hub.verifyAudit(),
+      deviceId: hub.deviceId,
+      publicKey: Buffer.from(hub.publicKey).toString("hex"),
+    }),
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/audit/stream",
+      summary: "Live audit events (server-sent events)",
+      tag: "audit",
+      role: Role.Admin,
+    },
+    ({ c }) =>
+      streamSSE(c, async (stream) => {
+        const queue: string[] = [];
+        let wake: (() => void) | null = null;
+        const unsubscribe = hub.audit.subscribe((events) => {
+          for (const e of events) queue.push(JSON.stringify(e));
+          wake?.();
+        });
+        stream.onAbort(() => {
+          unsubscribe();
+          wake?.();
+        });
+        while (!stream.aborted) {
+          const next = queue.shift();
+          if (next) await stream.writeSSE({ event: "audit", data: next });
+          else await new Promise<void>((r) => (wake = r));
+        }
+        unsubscribe();
+      }),
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/export",
+      summary: "Export users, credentials and rules (no secrets)",
+      tag: "hub",
+      role: Role.Admin,
+    },
+    ({ actor }) => hub.exportData(actor),
+  );
+
+  // ---------------------------------------------------------------- simulator inputs (simulated hardware only)
+  const sim = (path: string, summary: string) => ({
+    path: `/api/v1/locks/{lockId}/simulator/${path}`,
+    summary: `Simulator: ${summary}`,
+    tag: "simulator",
+    role: Role.Admin,
+    params: S.LockIdParam,
+  });
+  route(
+    { method: "post", ...sim("keypad", "type digits then # on the keypad"), body: S.SimKeypadBody },
+    async ({ params, body }) => ({
+      feedback: await hub.simulator(params.lockId).enterPin(body.digits),
+    }),
+  );
+  route(
+    { method: "post", ...sim("card", "present an ISO 14443 card"), body: S.SimCardBody },
+    async ({ params, body }) => ({
+      feedback: await hub.simulator(params.lockId).tapCard(body.uid),
+    }),
+  );
+  route(
+    { method: "post", ...sim("wiegand", "a Wiegand reader sends a frame"), body: S.SimWiegandBody },
+    async ({ params, body }) => ({
+      feedback: await hub.simulator(params.lockId).sendWiegand(body.frame),
+    }),
+  );
+  route(
+    {
+      method: "post",
+      ...sim("fingerprint", "a finger matches a sensor slot (null: no match)"),
+      body: S.SimFingerBody,
+    },
+    async ({ params, body }) => ({
+      feedback: await hub.simulator(params.lockId).presentFinger(body.slot),
+    }),
+  );
+  route(
+    { method: "post", ...sim("door", "open or close the door"), body: S.SimDoorBody },
+    ({ params, body }) => {
+      const s = hub.simulator(params.lockId);
+      if (body.open) s.openDoor();
+      else s.closeDoor();
+      return hub.status(params.lockId);
+    },
+  );
+  route(
+    { method: "post", ...sim("manual-key", "turn the mechanical key"), body: S.SimManualBody },
+    ({ params, body }) => {
+      hub.simulator(params.lockId).turnKey(body.to);
+      return hub.status(params.lockId);
+    },
+  );
+  route(
+    { method: "post", ...sim("exit-button", "press the request-to-exit button") },
+    async ({ params }) => ({
+      feedback: await hub.simulator(params.lockId).pressExit(),
+    }),
+  );
+  route(
+    { method: "post", ...sim("battery", "set the battery level"), body: S.SimBatteryBody },
+    ({ params, body }) => {
+      hub.simulator(params.lockId).setBattery(body.percent);
+      hub.lock(params.lockId).checkBattery();
+      return hub.status(params.lockId);
+    },
+  );
+  route(
+    { method: "post", ...sim("tamper", "open or close the tamper switch"), body: S.SimTamperBody },
+    ({ params, body }) => {
+      hub.simulator(params.lockId).setTamper(body.tampered);
+      return hub.status(params.lockId);
+    },
+  );
+  route({ method: "post", ...sim("jam", "make the next motor drive stall") }, ({ params }) => {
+    hub.simulator(params.lockId).jamNextDrive();
+    return hub.status(params.lockId);
+  });
+  route(
+    { method: "post", ...sim("rtc", "set the RTC (e.g. back in time) or cut its power"), body: S.SimRtcBody },
+    ({ params, body }) => {
+      const s = hub.simulator(params.lockId);
+      if (body.powerLost) s.cutRtcPower();
+      if (body.time) s.setRtc(EpochMs(Date.parse(body.time)));
+      return hub.status(params.lockId);
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,128 @@
+/**
+ * The hub's data directory (default `./latchkey-data`):
+ *
+ *   latchkey.db            SQLite edge store (WAL)
+ *   secrets/device-key     Ed25519 seed of the hub (32 bytes, mode 0600)
+ *   secrets/pin-secret     HMAC key for PIN digests (32 bytes, mode 0600)
+ *   setup-code             the one-time owner setup code, until it is used (mode 0600)
+ *   hub.lock               PID of the running hub: a second hub on the same directory is refused
+ *
+ * Secrets are kept out of the database so a copied database alone reveals no PIN.
+ */
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { join, resolve } from "node:path";
+import { LatchkeyError } from "../core/errors.ts";
+import { nodeCrypto } from "../platform/node-crypto.ts";
+
+export interface DataDir {
+  readonly path: string;
+  readonly dbPath: string;
+  readonly deviceKey: Uint8Array;
+  readonly pinSecret: Uint8Array;
+  /** True when this call created the directory's secrets (first run). */
+  readonly created: boolean;
+}
+
+function readSecret(file: string): Uint8Array {
+  const st = statSync(file);
+  if ((st.mode & 0o077) !== 0) {
+    throw new LatchkeyError(
+      "LK_DATA_DIR_INVALID",
+      `${file} is readable by other users (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`,
+    );
+  }
+  const b = readFileSync(file);
+  if (b.length !== 32) throw new LatchkeyError("LK_DATA_DIR_INVALID", `${file} is not a 32-byte secret`);
+  return new Uint8Array(b);
+}
+
+function writeSecret(file: string, bytes: Uint8Array): void {
+  writeFileSync(file, bytes, { mode: 0o600, flag: "wx" });
+}
+
+/** Open (and on first run create) the data directory and its secrets. Throws LK_DATA_DIR_INVALID. */
+export function openDataDir(dir: string): DataDir {
+  const path = resolve(dir);
+  mkdirSync(join(path, "secrets"), { recursive: true, mode: 0o700 });
+  chmodSync(join(path, "secrets"), 0o700);
+  const keyFile = join(path, "secrets", "device-key");
+  const pinFile = join(path, "secrets", "pin-secret");
+  const dbPath = join(path, "latchkey.db");
+  let created = false;
+  if (!existsSync(keyFile) && !existsSync(pinFile)) {
+    if (existsSync(dbPath)) {
+      throw new LatchkeyError(
+        "LK_DATA_DIR_INVALID",
+        `${path} has a database but no secrets: restore secrets/ from a backup`,
+      );
+    }
+    writeSecret(keyFile, nodeCrypto.randomBytes(32));
+    writeSecret(pinFile, nodeCrypto.randomBytes(32));
+    created = true;
+  }
+  if (!existsSync(keyFile) || !existsSync(pinFile)) {
+    throw new LatchkeyError(
+      "LK_DATA_DIR_INVALID",
+      `${path}/secrets is incomplete (device-key and pin-secret are both needed)`,
+    );
+  }
+  return { path, dbPath, deviceKey: readSecret(keyFile), pinSecret: readSecret(pinFile), created };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Take the directory's single-hub lock. A lock left by a dead process (crash, SIGKILL) is taken over.
+ * Returns a release function. Throws LK_DATA_DIR_LOCKED when a live hub holds it.
+ */
+export function lockDataDir(dir: string): () => void {
+  const file = join(resolve(dir), "hub.lock");
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      const fd = openSync(file, "wx", 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => {
+        try {
+          if (readFileSync(file, "utf8") === String(process.pid)) rmSync(file);
+        } catch {
+          // already gone
+        }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const pid = Number(readFileSync(file, "utf8"));
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+        throw new LatchkeyError(
+          "LK_DATA_DIR_LOCKED",
+          `another Latchkey hub (pid ${pid}) is already running on ${resolve(dir)}; stop it first or use --data-dir`,
+        );
+      }
+      rmSync(file, { force: true });
+    }
+  }
+  throw new LatchkeyError("LK_DATA_DIR_LOCKED", `could not lock ${resolve(dir)}`);
+}
+
+/** Where the setup code is kept for scripts until it is used. */
+export function setupCodeFile(dir: string): string {
+  return join(resolve(dir), "setup-code");
+}

@@ -1,0 +1,812 @@
+/**
+ * The hub: one site with one or more doors. It owns the edge store, the durable audit log, a lock
+ * runtime per door (driving simulated hardware in this build), the credential index, and every
+ * management operation (users, credentials, schedules, modes, locks, API tokens). The HTTP API and
+ * the CLI are thin layers over this class.
+ */
+import { rmSync, writeFileSync } from "node:fs";
+import type { JsonValue } from "../core/audit/canonical.ts";
+import {
+  type AuditEvent,
+  type AuditEventInput,
+  AuditKind,
+  type ChainVerification,
+} from "../core/audit/chain.ts";
+import type { Clock } from "../core/clock.ts";
+import { buildCredentialIndex, type MutableCredentialIndex } from "../core/credential-index.ts";
+import { normalizeUid, parseCardId } from "../core/credentials/card-id.ts";
+import { assertPinAcceptable, effectiveMinLength, pinDigest } from "../core/credentials/pin-policy.ts";
+import { type CryptoPort, timingSafeEqualHex, toHex, utf8 } from "../core/crypto.ts";
+import { LatchkeyError } from "../core/errors.ts";
+import { newId, normalizeCode, randomBase32 } from "../core/ids.ts";
+import {
+  type Credential,
+  inScope,
+  type LockScope,
+  OperatingMode,
+  Role,
+  type User,
+  UserStatus,
+  UserType,
+  type WeekDaySchedule,
+  type YearDaySchedule,
+} from "../core/model.ts";
+import { assertTimeZone, assertWeekDaySchedule, assertYearDaySchedule } from "../core/schedule.ts";
+import { EpochMs, Milliseconds, Seconds } from "../core/units.ts";
+import { AuditLog } from "../device/audit-log.ts";
+import { type AttemptResult, LockRuntime, type LockStatus } from "../device/lock-runtime.ts";
+import type { Scheduler } from "../device/ports.ts";
+import { SimulatedLockHardware, type SimulatorState } from "../device/simulator/simulated-hardware.ts";
+import { nodeCrypto } from "../platform/node-crypto.ts";
+import type { AuditQuery } from "../store/audit-store.ts";
+import {
+  type ApiTokenRecord,
+  type LockRecord,
+  type LockSettings,
+  SqliteEdgeStore,
+} from "../store/sqlite/edge-store.ts";
+import { type DataDir, setupCodeFile } from "./data-dir.ts";
+
+export const DEFAULT_LOCK_SETTINGS: LockSettings = {
+  autoRelockTime: Seconds(30),
+  wrongCodeEntryLimit: 5,
+  userCodeTemporaryDisableTime: Seconds(60),
+  maxDisableTime: Seconds(3840),
+  doorAjarTime: Seconds(60),
+  batteryLowPercent: 20,
+  batteryCriticalPercent: 5,
+  pinMinLength: 6,
+};
+
+export interface HubOptions {
+  readonly dataDir: DataDir;
+  readonly clock: Clock;
+  readonly scheduler: Scheduler;
+  readonly crypto?: CryptoPort;
+  /** IANA zone for new locks. Default: the host's zone. */
+  readonly timeZone?: string;
+  /** RTC drift tolerated behind the time floor. Default 2 minutes. */
+  readonly clockTolerance?: Milliseconds;
+  /** Checkpoint interval and retention bound of the audit log. */
+  readonly checkpointEvery?: number;
+  readonly maxAuditEvents?: number;
+  /** Simulated motor travel time (ms). */
+  readonly motorTime?: Milliseconds;
+  /** Called when the audit log cannot be made durable. Default: print and exit(70). */
+  readonly onFatal?: (e: LatchkeyError) => void;
+}
+
+/** The caller of a management operation (resolved from an API token or the local CLI). */
+export interface Actor {
+  readonly userId: string;
+  readonly role: Role;
+}
+
+export interface NewUser {
+  readonly name: string;
+  readonly role?: Role;
+  readonly userType?: UserType;
+  readonly weekDaySchedules?: readonly WeekDaySchedule[];
+  readonly yearDaySchedules?: readonly YearDaySchedule[];
+  readonly expiringTimeout?: number | null;
+}
+
+export type UserPatch = Partial<NewUser> & { readonly userStatus?: UserStatus };
+
+/** A credential as the API shows it: never the PIN digest. */
+export type CredentialView =
+  | (Omit<Extract<Credential, { type: "pin" }>, "pinDigest"> & { lastUsedAt: number | null })
+  | (Extract<Credential, { type: "rfid" }> & { lastUsedAt: number | null })
+  | (Extract<Credential, { type: "fingerprint" }> & { lastUsedAt: number | null });
+
+const ROLE_RANK: Record<Role, number> = { owner: 4, admin: 3, member: 2, service: 1, guest: 1 };
+
+function defaultTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+}
+
+export class Hub {
+  readonly store: SqliteEdgeStore;
+  readonly audit: AuditLog;
+  readonly crypto: CryptoPort;
+  readonly deviceId: string;
+  readonly publicKey: Uint8Array;
+  private readonly runtimes = new Map<string, LockRuntime>();
+  private readonly sims = new Map<string, SimulatedLockHardware>();
+  private index: MutableCredentialIndex;
+  private readonly o: HubOptions;
+  private cancelFloorTimer: (() => void) | null = null;
+  private closed = false;
+
+  constructor(opts: HubOptions) {
+    this.o = opts;
+    this.crypto = opts.crypto ?? nodeCrypto;
+    this.store = new SqliteEdgeStore({ path: opts.dataDir.dbPath, crypto: this.crypto });
+    this.publicKey = this.crypto.ed25519PublicKey(opts.dataDir.deviceKey);
+    let deviceId = this.store.getMeta("hub.device_id");
+    if (!deviceId) {
+      deviceId = `hub_${toHex(this.crypto.sha256(this.publicKey)).slice(0, 16)}`;
+      this.store.setMeta("hub.device_id", deviceId);
+    }
+    this.deviceId = deviceId;
+    this.audit = new AuditLog({
+      store: this.store,
+      crypto: this.crypto,
+      clock: opts.clock,
+      deviceId,
+      deviceKey: opts.dataDir.deviceKey,
+      defer: (fn) => void opts.scheduler.setTimer(Milliseconds(0), fn),
+      ...(opts.checkpointEvery !== undefined ? { checkpointEvery: opts.checkpointEvery } : {}),
+      ...(opts.maxAuditEvents !== undefined ? { maxEvents: opts.maxAuditEvents } : {}),
+      onFatal:
+        opts.onFatal ??
+        ((e) => {
+          console.error(`latchkey: FATAL ${e.message}; stopping so a supervisor can restart the hub`);
+          process.exit(70);
+        }),
+    });
+    this.index = buildCredentialIndex(this.store.users(), this.store.credentials());
+    for (const lock of this.store.locks()) this.startRuntime(lock);
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /** First run: create the default lock and a one-time owner setup code. Returns the code (print it once). */
+  initialize(): { setupCode: string | null; firstRun: boolean } {
+    const firstRun = this.store.locks().length === 0;
+    if (firstRun) this.createLock("front-door", "Front door", this.o.timeZone ?? defaultTimeZone(), null);
+    if (this.isClaimed()) return { setupCode: null, firstRun };
+    if (this.store.getMeta("setup.code_hash")) return { setupCode: null, firstRun };
+    const code = randomBase32((n) => this.crypto.randomBytes(n), 12);
+    const pretty = `${code.slice(0, 4)}-${code.slice(4, 8)}-${code.slice(8, 12)}`;
+    this.store.setMeta("setup.code_hash", this.hashSecret(code));
+    writeFileSync(setupCodeFile(this.o.dataDir.path), `${pretty}\n`, { mode: 0o600 });
+    return { setupCode: pretty, firstRun };
+  }
+
+  /** Start background duties: power-up events and periodic clock-floor persistence. */
+  start(): void {
+    for (const rt of this.runtimes.values()) {
+      const reading = rt.readClock();
+      this.audit.append({
+        at: reading.now,
+        lockId: rt.id,
+        kind: AuditKind.PowerUp,
+        data: { lockState: rt.status().lockState },
+      });
+    }
+    const tick = () => {
+      if (this.closed) return;
+      for (const rt of this.runtimes.values()) {
+        const r = rt.readClock();
+        if (r.trusted) this.store.setMeta(`clock.floor.${rt.id}`, String(r.floor));
+      }
+      this.cancelFloorTimer = this.o.scheduler.setTimer(Milliseconds(60_000), tick);
+    };
+    tick();
+  }
+
+  /** Stop timers, sign a final checkpoint, close the database. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cancelFloorTimer?.();
+    for (const rt of this.runtimes.values()) rt.stop();
+    try {
+      this.audit.checkpoint();
+    } finally {
+      this.store.close();
+    }
+  }
+
+  private hashSecret(s: string): string {
+    return toHex(this.crypto.sha256(utf8(s)));
+  }
+
+  // ------------------------------------------------------------------ locks
+
+  private startRuntime(lock: LockRecord): LockRuntime {
+    const sim = new SimulatedLockHardware({
+      clock: this.o.clock,
+      scheduler: this.o.scheduler,
+      ...(this.o.motorTime !== undefined ? { motorTime: this.o.motorTime } : {}),
+      initial: (this.store.deviceState(lock.id) as SimulatorState | null) ?? undefined,
+      onStateChange: (s) => {
+        if (!this.closed) this.store.setDeviceState(lock.id, s);
+      },
+    } as ConstructorParameters<typeof SimulatedLockHardware>[0]);
+    const rt = new LockRuntime(
+      lock,
+      sim,
+      {
+        store: this.store,
+        audit: this.audit,
+        crypto: this.crypto,
+        pinSecret: this.o.dataDir.pinSecret,
+        index: () => this.index,
+        scheduler: this.o.scheduler,
+        clockTolerance: this.o.clockTolerance ?? Milliseconds(120_000),
+      },
+      sim.snapshot().bolt,
+    );
+    this.runtimes.set(lock.id, rt);
+    this.sims.set(lock.id, sim);
+    return rt;
+  }
+
+  private createLock(id: string, name: string, timeZone: string, actor: Actor | null): LockRecord {
+    const rec: LockRecord = {
+      id,
+      name,
+      timeZone,
+      operatingMode: OperatingMode.Normal,
+      settings: DEFAULT_LOCK_SETTINGS,
+      createdAt: this.o.clock.now(),
+    };
+    this.adminCommit(actor, { action: "lock.add", lockId: id, name, timeZone }, () =>
+      this.store.insertLock(rec),
+    );
+    this.startRuntime(rec);
+    return rec;
+  }
+
+  /** Add a simulated lock (a door) to the site. Throws LK_INVALID_INPUT / LK_CONFLICT / LK_SCHEDULE_INVALID. */
+  addLock(actor: Actor, input: { id: string; name?: string; timeZone?: string }): LockRecord {
+    this.requireRole(actor, Role.Admin);
+    if (!/^[a-z0-9][a-z0-9-]{0,39}$/.test(input.id)) {
+      throw new LatchkeyError("LK_INVALID_INPUT", "lock id must be 1–40 lowercase letters, digits or dashes");
+    }
+    if (this.runtimes.has(input.id))
+      throw new LatchkeyError("LK_CONFLICT", `lock ${input.id} already exists`);
+    const tz = input.timeZone ?? this.o.timeZone ?? defaultTimeZone();
+    assertTimeZone(tz);
+    return this.createLock(input.id, input.name ?? input.id, tz, actor);
+  }
+
+  locks(): LockRecord[] {
+    return [...this.runtimes.values()].map((r) => r.record);
+  }
+
+  /** The runtime of `lockId`. Throws LK_NOT_FOUND. */
+  lock(lockId: string): LockRuntime {
+    const rt = this.runtimes.get(lockId);
+    if (!rt) throw new LatchkeyError("LK_NOT_FOUND", `no lock ${lockId}`);
+    return rt;
+  }
+
+  /** The simulated hardware of `lockId` (simulator mode). Throws LK_NOT_FOUND. */
+  simulator(lockId: string): SimulatedLockHardware {
+    const s = this.sims.get(lockId);
+    if (!s) throw new LatchkeyError("LK_NOT_FOUND", `no lock ${lockId}`);
+    return s;
+  }
+
+  status(lockId: string): LockStatus {
+    return this.lock(lockId).status();
+  }
+
+  /** Change a lock's OperatingMode (Matter § 5.2.9.24). */
+  setOperatingMode(actor: Actor, lockId: string, mode: OperatingMode): LockRecord {
+    this.requireRole(actor, Role.Admin);
+    const rt = this.lock(lockId);
+    const next = { ...rt.record, operatingMode: mode };
+    this.adminCommit(actor, { action: "mode.set", lockId, mode }, () => this.store.updateLock(next), lockId);
+    rt.updateRecord(next);
+    return next;
+  }
+
+  /** Change lock settings (AutoRelockTime, WrongCodeEntryLimit, ...). Values are validated by the API schema. */
+  updateLockSettings(
+    actor: Actor,
+    lockId: string,
+    patch: Partial<LockSettings> & { name?: string; timeZone?: string },
+  ): LockRecord {
+    this.requireRole(actor, Role.Admin);
+    const rt = this.lock(lockId);
+    if (patch.timeZone !== undefined) assertTimeZone(patch.timeZone);
+    const { name, timeZone, ...settings } = patch;
+    const next: LockRecord = {
+      ...rt.record,
+      name: name ?? rt.record.name,
+      timeZone: timeZone ?? rt.record.timeZone,
+      settings: { ...rt.record.settings, ...settings },
+    };
+    if (next.settings.batteryCriticalPercent >= next.settings.batteryLowPercent) {
+      throw new LatchkeyError("LK_INVALID_INPUT", "batteryCriticalPercent must be below batteryLowPercent");
+    }
+    this.adminCommit(
+      actor,
+      { action: "lock.update", lockId, changes: patch as unknown as JsonValue },
+      () => this.store.updateLock(next),
+      lockId,
+    );
+    rt.updateRecord(next);
+    return next;
+  }
+
+  // ------------------------------------------------------------------ claim and tokens
+
+  isClaimed(): boolean {
+    return this.store.getMeta("setup.claimed_at") !== null;
+  }
+
+  /**
+   * Claim the hub with the one-time setup code: creates the first owner and an API token for them.
+   * Throws LK_ALREADY_CLAIMED or LK_SETUP_CODE_INVALID. The code stops working once used.
+   */
+  claim(setupCode: string, ownerName: string): { user: User; token: string } {
+    if (this.isClaimed()) throw new LatchkeyError("LK_ALREADY_CLAIMED", "this hub already has an owner");
+    const expected = this.store.getMeta("setup.code_hash");
+    if (!expected || !timingSafeEqualHex(this.hashSecret(normalizeCode(setupCode)), expected)) {
+      throw new LatchkeyError("LK_SETUP_CODE_INVALID", "the setup code is not valid");
+    }
+    const user = this.newUserRecord({ name: ownerName, role: Role.Owner, userType: UserType.Programming });
+    const now = this.o.clock.now();
+    let token = "";
+    this.adminCommit(
+      { userId: user.id, role: Role.Owner },
+      { action: "hub.claim", userId: user.id, name: ownerName },
+      () => {
+        this.store.upsertUser(user);
+        this.store.setMeta("setup.claimed_at", String(now));
+        this.store.deleteMeta("setup.code_hash");
+        token = this.issueTokenInTransaction(user.id, "setup");
+      },
+    );
+    rmSync(setupCodeFile(this.o.dataDir.path), { force: true });
+    this.rebuildIndex();
+    return { user, token };
+  }
+
+  private issueTokenInTransaction(userId: string, label: string): string {
+    const token = `lk_${toHex(this.crypto.randomBytes(24))}`;
+    const rec: ApiTokenRecord = {
+      id: newId((n) => this.crypto.randomBytes(n), "tok"),
+      userId,
+      label,
+      createdAt: this.o.clock.now(),
+    };
+    this.store.insertToken(rec, this.hashSecret(token));
+    return token;
+  }
+
+  /** Issue an API token for `userId` (owners/admins for others; anyone for themselves). Stored hashed. */
+  issueToken(actor: Actor, userId: string, label: string): string {
+    if (actor.userId !== userId) this.requireManage(actor, this.user(userId));
+    let token = "";
+    this.adminCommit(actor, { action: "token.issue", userId, label }, () => {
+      token = this.issueTokenInTransaction(userId, label);
+    });
+    return token;
+  }
+
+  /** Resolve a bearer token. Throws LK_UNAUTHENTICATED. */
+  authenticate(token: string): Actor & { user: User } {
+    const rec = /^lk_[0-9a-f]{48}$/.test(token) ? this.store.tokenByHash(this.hashSecret(token)) : null;
+    const user = rec ? this.index.users.get(rec.userId) : undefined;
+    if (!rec || !user) throw new LatchkeyError("LK_UNAUTHENTICATED", "missing or invalid API token");
+    if (user.userStatus !== UserStatus.OccupiedEnabled) {
+      throw new LatchkeyError("LK_UNAUTHENTICATED", "the token's user is disabled");
+    }
+    return { userId: user.id, role: user.role, user };
+  }
+
+  // ------------------------------------------------------------------ permissions
+
+  /** Throw LK_FORBIDDEN unless the actor's role is at least `min`. */
+  requireRole(actor: Actor, min: Role): void {
+    if (ROLE_RANK[actor.role] < ROLE_RANK[min]) {
+      throw new LatchkeyError("LK_FORBIDDEN", `this needs the ${min} role (you are ${actor.role})`);
+    }
+  }
+
+  /** Owners manage everyone; admins manage members, guests and service users; nobody else manages users. */
+  private requireManage(actor: Actor, target: { role: Role }): void {
+    this.requireRole(actor, Role.Admin);
+    if (actor.role !== Role.Owner && ROLE_RANK[target.role] >= ROLE_RANK[Role.Admin]) {
+      throw new LatchkeyError("LK_FORBIDDEN", "only an owner can manage owners and admins");
+    }
+  }
+
+  // ------------------------------------------------------------------ users
+
+  private newUserRecord(input: NewUser): User {
+    const name = input.name.trim();
+    if (name.length < 1 || name.length > 100)
+      throw new LatchkeyError("LK_INVALID_INPUT", "name must be 1–100 characters");
+    const userType = input.userType ?? UserType.Unrestricted;
+    const weekDaySchedules = input.weekDaySchedules ?? [];
+    const yearDaySchedules = input.yearDaySchedules ?? [];
+    for (const s of weekDaySchedules) assertWeekDaySchedule(s);
+    for (const s of yearDaySchedules) assertYearDaySchedule(s);
+    const expiringTimeout = input.expiringTimeout ?? null;
+    if (userType === UserType.ExpiringDisposable && (expiringTimeout === null || expiringTimeout <= 0)) {
+      throw new LatchkeyError(
+        "LK_INVALID_INPUT",
+        "an expiringDisposable user needs expiringTimeout (seconds > 0)",
+      );
+    }
+    return {
+      id: newId((n) => this.crypto.randomBytes(n), "usr"),
+      name,
+      role: input.role ?? Role.Member,
+      userType,
+      userStatus: UserStatus.OccupiedEnabled,
+      weekDaySchedules,
+      yearDaySchedules,
+      expiringTimeout: expiringTimeout === null ? null : Seconds(expiringTimeout),
+      firstUsedAt: null,
+      createdAt: this.o.clock.now(),
+    };
+  }
+
+  users(): User[] {
+    return [...this.index.users.values()];
+  }
+
+  /** Throws LK_NOT_FOUND. */
+  user(id: string): User {
+    const u = this.index.users.get(id);
+    if (!u) throw new LatchkeyError("LK_NOT_FOUND", `no user ${id}`);
+    return u;
+  }
+
+  addUser(actor: Actor, input: NewUser): User {
+    const user = this.newUserRecord(input);
+    this.requireManage(actor, user);
+    this.adminCommit(
+      actor,
+      { action: "user.add", userId: user.id, name: user.name, role: user.role, userType: user.userType },
+      () => this.store.upsertUser(user),
+    );
+    this.index.users.set(user.id, user);
+    return user;
+  }
+
+  updateUser(actor: Actor, id: string, patch: UserPatch): User {
+    const cur = this.user(id);
+    this.requireManage(actor, cur);
+    if (patch.role) this.requireManage(actor, { role: patch.role });
+    const merged = this.newUserRecord({
+      name: patch.name ?? cur.name,
+      role: patch.role ?? cur.role,
+      userType: patch.userType ?? cur.userType,
+      weekDaySchedules: patch.weekDaySchedules ?? cur.weekDaySchedules,
+      yearDaySchedules: patch.yearDaySchedules ?? cur.yearDaySchedules,
+      expiringTimeout: patch.expiringTimeout !== undefined ? patch.expiringTimeout : cur.expiringTimeout,
+    });
+    const next: User = {
+      ...merged,
+      id: cur.id,
+      createdAt: cur.createdAt,
+      firstUsedAt: cur.firstUsedAt,
+      userStatus: patch.userStatus ?? cur.userStatus,
+    };
+    if (cur.role === Role.Owner && next.role !== Role.Owner) this.assertAnotherOwner(cur.id);
+    if (cur.role === Role.Owner && next.userStatus !== UserStatus.OccupiedEnabled)
+      this.assertAnotherOwner(cur.id);
+    const changes: Record<string, JsonValue> = {};
+    for (const k of Object.keys(patch)) changes[k] = (patch as Record<string, JsonValue>)[k] ?? null;
+    this.adminCommit(actor, { action: "user.update", userId: id, changes }, () =>
+      this.store.upsertUser(next),
+    );
+    this.index.users.set(id, next);
+    return next;
+  }
+
+  private assertAnotherOwner(exceptId: string): void {
+    const others = this.users().filter(
+      (u) => u.id !== exceptId && u.role === Role.Owner && u.userStatus === UserStatus.OccupiedEnabled,
+    );
+    if (others.length === 0) {
+      throw new LatchkeyError(
+        "LK_CONFLICT",
+        "this is the last enabled owner: add another owner first so the lock is never stranded",
+      );
+    }
+  }
+
+  /** Remove a user with all their credentials and tokens. The last owner cannot be removed. */
+  removeUser(actor: Actor, id: string): void {
+    const cur = this.user(id);
+    this.requireManage(actor, cur);
+    if (cur.role === Role.Owner) this.assertAnotherOwner(id);
+    const credentialIds = this.credentialsOf(id).map((c) => c.id);
+    this.adminCommit(actor, { action: "user.remove", userId: id, name: cur.name, credentialIds }, () =>
+      this.store.deleteUser(id),
+    );
+    this.rebuildIndex();
+  }
+
+  // ------------------------------------------------------------------ credentials
+
+  private allCredentials(): Credential[] {
+    return this.store.credentials().filter((c) => this.index.users.has(c.userId));
+  }
+
+  credentialsOf(userId: string): Credential[] {
+    return this.allCredentials().filter((c) => c.userId === userId);
+  }
+
+  /** All credentials as the API shows them (no PIN digests). */
+  credentialViews(userId?: string): CredentialView[] {
+    const lastUsed = this.store.credentialLastUsed();
+    const list = userId ? this.credentialsOf(userId) : this.allCredentials();
+    return list.map((c) => {
+      const lu = lastUsed.get(c.id) ?? null;
+      if (c.type === "pin") {
+        const { pinDigest: _omit, ...rest } = c;
+        return { ...rest, lastUsedAt: lu };
+      }
+      return { ...c, lastUsedAt: lu };
+    });
+  }
+
+  private resolveScope(locks: LockScope | undefined): LockScope {
+    if (locks === undefined || locks === "all") return "all";
+    if (locks.length === 0)
+      throw new LatchkeyError("LK_INVALID_INPUT", 'locks must be "all" or a non-empty list');
+    for (const id of locks) this.lock(id);
+    return [...new Set(locks)];
+  }
+
+  private scopesOverlap(a: LockScope, b: LockScope): boolean {
+    if (a === "all" || b === "all") return true;
+    return a.some((id) => b.includes(id));
+  }
+
+  private scopeLocks(scope: LockScope): LockRecord[] {
+    return this.locks().filter((l) => inScope(scope, l.id));
+  }
+
+  /**
+   * Set a PIN for a user. Enforces 4–12 digits, the lock's minimum length (raised with the number of
+   * codes per IEC 60839-11-1), the weak-PIN rules, and no shared codes on an overlapping lock.
+   * Stores only HMAC-SHA-256(pinSecret, PIN). Throws LK_PIN_FORMAT / LK_PIN_TOO_SHORT / LK_PIN_WEAK / LK_PIN_IN_USE.
+   */
+  setPin(
+    actor: Actor,
+    userId: string,
+    pin: string,
+    opts: { locks?: LockScope; duress?: boolean; label?: string | null; replace?: boolean } = {},
+  ): CredentialView {
+    const user = this.user(userId);
+    if (actor.userId !== userId) this.requireManage(actor, user);
+    const scope = this.resolveScope(opts.locks);
+    const duress = opts.duress ?? false;
+    const all = this.allCredentials();
+    const pinsOnScope = all.filter((c) => c.type === "pin" && this.scopesOverlap(c.locks, scope));
+    const minLength = Math.max(
+      ...this.scopeLocks(scope).map((l) =>
+        effectiveMinLength(
+          { minLength: l.settings.pinMinLength },
+          pinsOnScope.filter((c) => inScope(c.locks, l.id)).length,
+        ),
+      ),
+    );
+    assertPinAcceptable(pin, minLength);
+    const digest = pinDigest(this.crypto, this.o.dataDir.pinSecret, pin);
+    const replaced = opts.replace
+      ? all.filter(
+          (c) =>
+            c.type === "pin" &&
+            c.userId === userId &&
+            c.duress === duress &&
+            this.scopesOverlap(c.locks, scope),
+        )
+      : [];
+    const clash = pinsOnScope.find(
+      (c) => c.type === "pin" && c.pinDigest === digest && !replaced.includes(c),
+    );
+    if (clash) {
+      throw new LatchkeyError(
+        "LK_PIN_IN_USE",
+        clash.userId === userId
+          ? "this user already has this PIN"
+          : "another user already has this PIN on this lock: choose a different one",
+      );
+    }
+    const cred: Credential = {
+      id: newId((n) => this.crypto.randomBytes(n), "cred"),
+      userId,
+      type: "pin",
+      pinDigest: digest,
+      pinLength: pin.length,
+      duress,
+      locks: scope,
+      label: opts.label ?? null,
+      createdAt: this.o.clock.now(),
+    };
+    this.adminCommit(
+      actor,
+      {
+        action: "credential.add",
+        userId,
+        credentialId: cred.id,
+        credentialType: "pin",
+        duress,
+        locks: scope as JsonValue,
+        replaced: replaced.map((c) => c.id),
+      },
+      () => {
+        for (const r of replaced) this.store.deleteCredential(r.id);
+        this.store.insertCredential(cred);
+      },
+    );
+    this.rebuildIndex();
+    return this.credentialViews(userId).find((c) => c.id === cred.id)!;
+  }
+
+  /** Enrol an RFID card by ISO 14443 UID (hex) or by a normalised card id (e.g. `h10301:123:45678`). */
+  addCard(
+    actor: Actor,
+    userId: string,
+    card: { uid?: string; cardId?: string },
+    opts: { locks?: LockScope; label?: string | null } = {},
+  ): CredentialView {
+    const user = this.user(userId);
+    this.requireManage(actor, user);
+    if ((card.uid === undefined) === (card.cardId === undefined)) {
+      throw new LatchkeyError("LK_CARD_FORMAT", "give exactly one of uid or cardId");
+    }
+    const cardId = card.uid !== undefined ? normalizeUid(card.uid) : parseCardId(card.cardId!);
+    const scope = this.resolveScope(opts.locks);
+    if (
+      this.allCredentials().some(
+        (c) => c.type === "rfid" && c.cardId === cardId && this.scopesOverlap(c.locks, scope),
+      )
+    ) {
+      throw new LatchkeyError("LK_CONFLICT", "this card is already enrolled on this lock");
+    }
+    const cred: Credential = {
+      id: newId((n) => this.crypto.randomBytes(n), "cred"),
+      userId,
+      type: "rfid",
+      cardId,
+      locks: scope,
+      label: opts.label ?? null,
+      createdAt: this.o.clock.now(),
+    };
+    this.adminCommit(
+      actor,
+      {
+        action: "credential.add",
+        userId,
+        credentialId: cred.id,
+        credentialType: "rfid",
+        cardId,
+        locks: scope as JsonValue,
+      },
+      () => this.store.insertCredential(cred),
+    );
+    this.rebuildIndex();
+    return this.credentialViews(userId).find((c) => c.id === cred.id)!;
+  }
+
+  /** Enrol a fingerprint by the sensor slot (1–1000) holding its template. */
+  addFingerprint(
+    actor: Actor,
+    userId: string,
+    slot: number,
+    opts: { locks?: LockScope; label?: string | null } = {},
+  ): CredentialView {
+    const user = this.user(userId);
+    this.requireManage(actor, user);
+    if (!Number.isInteger(slot) || slot < 1 || slot > 1000) {
+      throw new LatchkeyError("LK_INVALID_INPUT", "fingerprint slot must be an integer 1–1000");
+    }
+    const scope = this.resolveScope(opts.locks);
+    if (
+      this.allCredentials().some(
+        (c) => c.type === "fingerprint" && c.slot === slot && this.scopesOverlap(c.locks, scope),
+      )
+    ) {
+      throw new LatchkeyError("LK_CONFLICT", `fingerprint slot ${slot} is already enrolled on this lock`);
+    }
+    const cred: Credential = {
+      id: newId((n) => this.crypto.randomBytes(n), "cred"),
+      userId,
+      type: "fingerprint",
+      slot,
+      locks: scope,
+      label: opts.label ?? null,
+      createdAt: this.o.clock.now(),
+    };
+    this.adminCommit(
+      actor,
+      {
+        action: "credential.add",
+        userId,
+        credentialId: cred.id,
+        credentialType: "fingerprint",
+        slot,
+        locks: scope as JsonValue,
+      },
+      () => this.store.insertCredential(cred),
+    );
+    this.rebuildIndex();
+    return this.credentialViews(userId).find((c) => c.id === cred.id)!;
+  }
+
+  removeCredential(actor: Actor, credentialId: string): void {
+    const cred = this.allCredentials().find((c) => c.id === credentialId);
+    if (!cred) throw new LatchkeyError("LK_NOT_FOUND", `no credential ${credentialId}`);
+    if (actor.userId !== cred.userId) this.requireManage(actor, this.user(cred.userId));
+    this.adminCommit(
+      actor,
+      { action: "credential.remove", userId: cred.userId, credentialId, credentialType: cred.type },
+      () => this.store.deleteCredential(credentialId),
+    );
+    this.rebuildIndex();
+  }
+
+  private rebuildIndex(): void {
+    this.index = buildCredentialIndex(this.store.users(), this.store.credentials());
+  }
+
+  // ------------------------------------------------------------------ door operations
+
+  /** Remote unlock by an authenticated user: decided by decide() like any other attempt. */
+  remoteUnlock(actor: Actor, lockId: string): Promise<AttemptResult> {
+    return this.lock(lockId).remoteUnlock(actor.userId);
+  }
+
+  async remoteLock(actor: Actor, lockId: string): Promise<string> {
+    return this.lock(lockId).remoteLock(actor.userId);
+  }
+
+  // ------------------------------------------------------------------ audit
+
+  queryAudit(actor: Actor, q: AuditQuery): AuditEvent[] {
+    // Members, guests and service users see only their own events.
+    const scoped = ROLE_RANK[actor.role] >= ROLE_RANK[Role.Admin] ? q : { ...q, userId: actor.userId };
+    return this.store.query(scoped);
+  }
+
+  verifyAudit(): ChainVerification {
+    return this.audit.verify(this.publicKey);
+  }
+
+  /** Commit an admin change with its audit event in one durable transaction. */
+  private adminCommit(
+    actor: Actor | null,
+    data: Record<string, JsonValue>,
+    apply: () => void,
+    lockId: string | null = null,
+  ): void {
+    const event: AuditEventInput = {
+      at: this.o.clock.now(),
+      lockId,
+      kind: AuditKind.Admin,
+      data: actor ? { ...data, actorId: actor.userId } : { ...data, actorId: "system" },
+    };
+    this.audit.commit([event], apply);
+  }
+
+  /** Export users, credentials (without secrets) and rules as documented JSON (docs/formats/export.md). */
+  exportData(actor: Actor): Record<string, JsonValue> {
+    this.requireRole(actor, Role.Admin);
+    return {
+      format: "latchkey-export",
+      version: 1,
+      exportedAt: new Date(this.o.clock.now()).toISOString(),
+      hub: { deviceId: this.deviceId },
+      locks: this.locks().map((l) => ({
+        id: l.id,
+        name: l.name,
+        timeZone: l.timeZone,
+        operatingMode: l.operatingMode,
+        settings: l.settings as unknown as JsonValue,
+      })),
+      users: this.users().map((u) => ({ ...u }) as unknown as JsonValue),
+      credentials: this.credentialViews().map((c) => ({ ...c }) as unknown as JsonValue),
+      secretsIncluded: false,
+      note: "PINs are never exported: users re-enrol their PINs after an import.",
+    };
+  }
+
+  /** Used by tests and the bench: now on the hub's clock. */
+  now(): EpochMs {
+    return EpochMs(this.o.clock.now());
+  }
+}

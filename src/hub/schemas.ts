@@ -1,0 +1,219 @@
+/** zod schemas of the hub API's boundary: every request body, path and query is parsed here first. */
+import { z } from "@hono/zod-openapi";
+import { AuditKind } from "../core/audit/chain.ts";
+import { OperatingMode, Role, UserStatus, UserType } from "../core/model.ts";
+
+const values = <T extends Record<string, string>>(o: T) => Object.values(o) as [T[keyof T], ...T[keyof T][]];
+
+export const LockIdParam = z.object({
+  lockId: z
+    .string()
+    .min(1)
+    .max(40)
+    .openapi({ param: { name: "lockId", in: "path" }, example: "front-door" }),
+});
+export const UserIdParam = z.object({
+  userId: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "userId", in: "path" }, example: "usr_4f7k2m9q1x8z" }),
+});
+export const CredentialIdParam = z.object({
+  credentialId: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "credentialId", in: "path" } }),
+});
+
+export const WeekDayScheduleSchema = z
+  .object({
+    daysMask: z
+      .number()
+      .int()
+      .min(1)
+      .max(127)
+      .openapi({ description: "Matter DaysMaskMap: bit 0 Sunday … bit 6 Saturday", example: 62 }),
+    startHour: z.number().int().min(0).max(23),
+    startMinute: z.number().int().min(0).max(59),
+    endHour: z.number().int().min(0).max(24),
+    endMinute: z.number().int().min(0).max(59),
+  })
+  .strict()
+  .openapi("WeekDaySchedule");
+
+export const YearDayScheduleSchema = z
+  .object({
+    start: z
+      .string()
+      .max(16)
+      .openapi({ example: "2026-12-24T18:00", description: "local date-time, inclusive" }),
+    end: z
+      .string()
+      .max(16)
+      .openapi({ example: "2026-12-27T11:00", description: "local date-time, exclusive" }),
+  })
+  .strict()
+  .openapi("YearDaySchedule");
+
+export const LockScopeSchema = z
+  .union([z.literal("all"), z.array(z.string().min(1).max(40)).min(1).max(100)])
+  .openapi({ description: '"all" locks of the hub, or a list of lock ids', example: "all" });
+
+export const ClaimBody = z
+  .object({
+    setupCode: z.string().min(1).max(64).openapi({ example: "7KQ2-M9XD-4HRT" }),
+    ownerName: z.string().min(1).max(100).openapi({ example: "Alex" }),
+  })
+  .strict();
+
+export const NewUserBody = z
+  .object({
+    name: z.string().min(1).max(100),
+    role: z.enum(values(Role)).optional(),
+    userType: z.enum(values(UserType)).optional(),
+    weekDaySchedules: z.array(WeekDayScheduleSchema).max(10).optional(),
+    yearDaySchedules: z.array(YearDayScheduleSchema).max(10).optional(),
+    expiringTimeout: z
+      .number()
+      .int()
+      .min(1)
+      .max(31_536_000)
+      .nullable()
+      .optional()
+      .openapi({ description: "seconds" }),
+  })
+  .strict()
+  .openapi("NewUser");
+
+export const UserPatchBody = NewUserBody.partial()
+  .extend({ userStatus: z.enum(values(UserStatus)).optional() })
+  .strict()
+  .openapi("UserPatch");
+
+export const PinBody = z
+  .object({
+    pin: z
+      .string()
+      .min(1)
+      .max(32)
+      .openapi({ description: "4–12 digits; never stored or logged", example: "480613" }),
+    locks: LockScopeSchema.optional(),
+    duress: z.boolean().optional(),
+    replace: z
+      .boolean()
+      .optional()
+      .openapi({ description: "replace the user's existing PIN of the same kind" }),
+    label: z.string().max(100).nullable().optional(),
+  })
+  .strict();
+
+export const CardBody = z
+  .object({
+    uid: z
+      .string()
+      .max(40)
+      .optional()
+      .openapi({ description: "ISO 14443 UID, 4/7/10 bytes hex", example: "04:A1:B2:C3:D4:E5:F6" }),
+    cardId: z
+      .string()
+      .max(40)
+      .optional()
+      .openapi({ description: "normalised card id", example: "h10301:123:45678" }),
+    locks: LockScopeSchema.optional(),
+    label: z.string().max(100).nullable().optional(),
+  })
+  .strict();
+
+export const FingerprintBody = z
+  .object({
+    slot: z.number().int().min(1).max(1000),
+    locks: LockScopeSchema.optional(),
+    label: z.string().max(100).nullable().optional(),
+  })
+  .strict();
+
+export const TokenBody = z.object({ label: z.string().min(1).max(100) }).strict();
+
+export const NewLockBody = z
+  .object({
+    id: z.string().min(1).max(40).openapi({ example: "back-door" }),
+    name: z.string().min(1).max(100).optional(),
+    timeZone: z.string().min(1).max(64).optional().openapi({ example: "Europe/Berlin" }),
+  })
+  .strict();
+
+export const LockPatchBody = z
+  .object({
+    name: z.string().min(1).max(100).optional(),
+    timeZone: z.string().min(1).max(64).optional(),
+    autoRelockTime: z
+      .number()
+      .int()
+      .min(0)
+      .max(86_400)
+      .optional()
+      .openapi({ description: "Matter AutoRelockTime, seconds; 0 off" }),
+    wrongCodeEntryLimit: z.number().int().min(1).max(255).optional(),
+    userCodeTemporaryDisableTime: z
+      .number()
+      .int()
+      .min(1)
+      .max(255)
+      .optional()
+      .openapi({ description: "seconds" }),
+    maxDisableTime: z.number().int().min(1).max(86_400).optional().openapi({ description: "seconds" }),
+    doorAjarTime: z.number().int().min(5).max(86_400).optional().openapi({ description: "seconds" }),
+    batteryLowPercent: z.number().min(1).max(99).optional(),
+    batteryCriticalPercent: z.number().min(0).max(98).optional(),
+    pinMinLength: z.number().int().min(4).max(12).optional(),
+  })
+  .strict();
+
+export const ModeBody = z.object({ mode: z.enum(values(OperatingMode)) }).strict();
+export const ClockBody = z
+  .object({ time: z.iso.datetime({ offset: true }).openapi({ example: "2026-11-22T10:00:00Z" }) })
+  .strict();
+
+export const AuditQueryParams = z
+  .object({
+    after: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .openapi({ description: "events with seq greater than this" }),
+    before: z.coerce.number().int().min(1).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    lockId: z.string().max(40).optional(),
+    userId: z.string().max(64).optional(),
+    kind: z.enum(values(AuditKind)).optional(),
+    from: z.iso.datetime({ offset: true }).optional(),
+    to: z.iso.datetime({ offset: true }).optional(),
+    order: z.enum(["asc", "desc"]).default("asc"),
+  })
+  .strict();
+
+// ---- simulator inputs
+export const SimKeypadBody = z.object({ digits: z.string().min(1).max(32) }).strict();
+export const SimCardBody = z.object({ uid: z.string().min(1).max(40) }).strict();
+export const SimWiegandBody = z
+  .object({ frame: z.string().min(1).max(64).openapi({ description: "bits as 0/1 characters" }) })
+  .strict();
+export const SimFingerBody = z.object({ slot: z.number().int().min(1).max(1000).nullable() }).strict();
+export const SimDoorBody = z.object({ open: z.boolean() }).strict();
+export const SimManualBody = z.object({ to: z.enum(["locked", "unlocked"]) }).strict();
+export const SimBatteryBody = z.object({ percent: z.number().min(0).max(100) }).strict();
+export const SimTamperBody = z.object({ tampered: z.boolean() }).strict();
+export const SimRtcBody = z
+  .object({ time: z.iso.datetime({ offset: true }).optional(), powerLost: z.boolean().optional() })
+  .strict();
+
+export const ErrorEnvelope = z
+  .object({
+    ok: z.literal(false),
+    error: z.object({ code: z.string().openapi({ example: "LK_PIN_WEAK" }), message: z.string() }),
+  })
+  .openapi("Error");
+export const OkEnvelope = z.object({ ok: z.literal(true), data: z.unknown() }).openapi("Ok");

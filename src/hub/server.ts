@@ -1,0 +1,120 @@
+/**
+ * Start a hub: take the data directory's lock, open (or create) its secrets and database, create the
+ * default simulated lock and the one-time owner setup code on first run, and serve the API.
+ */
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { serve } from "@hono/node-server";
+import type { Clock } from "../core/clock.ts";
+import { LatchkeyError } from "../core/errors.ts";
+import { EpochMs, type Milliseconds } from "../core/units.ts";
+import { realScheduler } from "../device/fake-clock.ts";
+import type { Scheduler } from "../device/ports.ts";
+import { createApi } from "./api.ts";
+import { lockDataDir, openDataDir } from "./data-dir.ts";
+import { Hub } from "./hub.ts";
+
+export interface StartOptions {
+  readonly dataDir: string;
+  /** TCP port; 0 picks a free one. Default 8080. */
+  readonly port: number;
+  /** Bind address. Default 127.0.0.1; anything else is an explicit choice. */
+  readonly host: string;
+  readonly timeZone?: string;
+  readonly clock?: Clock;
+  readonly scheduler?: Scheduler;
+  readonly motorTime?: Milliseconds;
+  readonly checkpointEvery?: number;
+  readonly maxAuditEvents?: number;
+  /** Where to print the first-run banner. Default console.log. */
+  readonly print?: (line: string) => void;
+}
+
+export interface RunningHub {
+  readonly hub: Hub;
+  readonly url: string;
+  readonly setupCode: string | null;
+  close(): Promise<void>;
+}
+
+export const systemClock: Clock = { now: () => EpochMs(Date.now()) };
+
+/** Start a hub and its API. Throws LK_DATA_DIR_LOCKED when another hub runs on the same directory. */
+export async function startHub(opts: StartOptions): Promise<RunningHub> {
+  const print = opts.print ?? ((l: string) => console.log(l));
+  const dataDir = openDataDir(opts.dataDir);
+  const release = lockDataDir(dataDir.path);
+  let hub: Hub;
+  try {
+    hub = new Hub({
+      dataDir,
+      clock: opts.clock ?? systemClock,
+      scheduler: opts.scheduler ?? realScheduler,
+      ...(opts.timeZone ? { timeZone: opts.timeZone } : {}),
+      ...(opts.motorTime !== undefined ? { motorTime: opts.motorTime } : {}),
+      ...(opts.checkpointEvery !== undefined ? { checkpointEvery: opts.checkpointEvery } : {}),
+      ...(opts.maxAuditEvents !== undefined ? { maxAuditEvents: opts.maxAuditEvents } : {}),
+    });
+  } catch (e) {
+    release();
+    throw e;
+  }
+  const { setupCode } = hub.initialize();
+  hub.start();
+  const app = createApi(hub);
+  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, () => resolve(s));
+    s.once("error", (e: NodeJS.ErrnoException) => {
+      hub.close();
+      release();
+      reject(
+        e.code === "EADDRINUSE"
+          ? new LatchkeyError(
+              "LK_INVALID_INPUT",
+              `port ${opts.port} on ${opts.host} is already in use: choose another with --port`,
+            )
+          : e,
+      );
+    });
+  });
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : opts.port;
+  const shownHost = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
+  const url = `http://${shownHost}:${port}`;
+  writeFileSync(join(dataDir.path, "hub.url"), `${url}\n`, { mode: 0o600 });
+
+  print(`Latchkey hub ${hub.deviceId} listening on ${url}  (data: ${dataDir.path})`);
+  print(
+    `Locks: ${hub
+      .locks()
+      .map((l) => l.id)
+      .join(", ")}. No internet needed.`,
+  );
+  if (setupCode) {
+    print("");
+    print(`  Owner setup code (shown once): ${setupCode}`);
+    print(`  Claim the hub:  npx latchkey claim --name "Your Name"   (or POST ${url}/api/v1/claim)`);
+    print(`  The code is also in ${join(dataDir.path, "setup-code")} (mode 0600) until it is used.`);
+    print("");
+  } else if (!hub.isClaimed()) {
+    print(`Not claimed yet: the setup code is in ${join(dataDir.path, "setup-code")}.`);
+  }
+
+  let closed = false;
+  return {
+    hub,
+    url,
+    setupCode,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+      hub.close();
+      rmSync(join(dataDir.path, "hub.url"), { force: true });
+      release();
+    },
+  };
+}

@@ -1,0 +1,201 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Milliseconds } from "../../src/core/units.ts";
+import { type RunningHub, startHub } from "../../src/hub/server.ts";
+
+let running: RunningHub;
+let dir: string;
+let ownerToken: string;
+
+async function api(
+  method: string,
+  path: string,
+  body?: unknown,
+  token: string | null = ownerToken,
+  raw?: string,
+) {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(running.url + path, {
+    method,
+    headers,
+    ...(raw !== undefined ? { body: raw } : body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return {
+    status: res.status,
+    // biome-ignore lint/suspicious/noExplicitAny: response bodies of many shapes; the assertions check them
+    json: (await res.json()) as { ok: boolean; data?: any; error?: { code: string; message: string } },
+  };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "latchkey-api-"));
+  running = await startHub({
+    dataDir: dir,
+    port: 0,
+    host: "127.0.0.1",
+    timeZone: "UTC",
+    motorTime: Milliseconds(5),
+    print: () => {},
+  });
+});
+afterAll(async () => {
+  await running.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("hub API", () => {
+  it("answers /healthz without auth and serves an OpenAPI document", async () => {
+    expect((await fetch(`${running.url}/healthz`)).status).toBe(200);
+    const doc = (await (await fetch(`${running.url}/api/v1/openapi.json`)).json()) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+    };
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/api/v1/claim", "/api/v1/users/{userId}/pin", "/api/v1/audit"]),
+    );
+  });
+
+  it("keeps the setup code in a 0600 file and refuses a wrong one", async () => {
+    const file = join(dir, "setup-code");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const bad = await api("POST", "/api/v1/claim", { setupCode: "AAAA-BBBB-CCCC", ownerName: "Eve" }, null);
+    expect(bad).toMatchObject({ status: 401, json: { ok: false, error: { code: "LK_SETUP_CODE_INVALID" } } });
+  });
+
+  it("claims once with the setup code, then never again", async () => {
+    const code = readFileSync(join(dir, "setup-code"), "utf8").trim();
+    expect(code).toBe(running.setupCode);
+    const r = await api(
+      "POST",
+      "/api/v1/claim",
+      { setupCode: code.toLowerCase(), ownerName: "Olivia" },
+      null,
+    );
+    expect(r.status).toBe(200);
+    ownerToken = r.json.data.token;
+    expect(ownerToken).toMatch(/^lk_[0-9a-f]{48}$/);
+    const again = await api("POST", "/api/v1/claim", { setupCode: code, ownerName: "Eve" }, null);
+    expect(again.json.error?.code).toBe("LK_ALREADY_CLAIMED");
+    expect(() => statSync(join(dir, "setup-code"))).toThrow();
+  });
+
+  it("needs a valid token for everything else", async () => {
+    expect((await api("GET", "/api/v1/users", undefined, null)).json.error?.code).toBe("LK_UNAUTHENTICATED");
+    expect((await api("GET", "/api/v1/users", undefined, `lk_${"0".repeat(48)}`)).status).toBe(401);
+  });
+
+  it("answers bad input with a coded error and changes nothing", async () => {
+    const before = (await api("GET", "/api/v1/users")).json.data.length;
+    const auditBefore = (await api("GET", "/api/v1/audit?order=desc&limit=1")).json.data.events[0].seq;
+    const cases = [
+      await api("POST", "/api/v1/users", undefined, ownerToken, "{not json"),
+      await api("POST", "/api/v1/users", { name: "" }),
+      await api("POST", "/api/v1/users", { name: "X", role: "superuser" }),
+      await api("POST", "/api/v1/users", { name: "X", extra: 1 }),
+      await api("POST", "/api/v1/users", {
+        name: "X",
+        weekDaySchedules: [{ daysMask: 0, startHour: 1, startMinute: 0, endHour: 2, endMinute: 0 }],
+      }),
+      await api("POST", "/api/v1/users", { name: "x".repeat(70_000) }),
+      await api("GET", "/api/v1/audit?limit=-4"),
+    ];
+    for (const c of cases) {
+      expect(c.json.ok).toBe(false);
+      expect(c.json.error?.code).toMatch(/^LK_(INVALID_INPUT|PAYLOAD_TOO_LARGE|SCHEDULE_INVALID)$/);
+      expect(c.status).toBeGreaterThanOrEqual(400);
+      expect(c.status).toBeLessThan(500);
+    }
+    expect((await api("GET", "/api/v1/users")).json.data.length).toBe(before);
+    expect((await api("GET", "/api/v1/audit?order=desc&limit=1")).json.data.events[0].seq).toBe(auditBefore);
+  });
+
+  it("runs the walk-through: add a user, set a PIN, open at the keypad, read the log", async () => {
+    const bob = (await api("POST", "/api/v1/users", { name: "Bob", role: "member" })).json.data;
+    const weak = await api("POST", `/api/v1/users/${bob.id}/pin`, { pin: "123456" });
+    expect(weak.json.error?.code).toBe("LK_PIN_WEAK");
+    expect(weak.json.error?.message).not.toContain("123456");
+    const set = await api("POST", `/api/v1/users/${bob.id}/pin`, { pin: "480613" });
+    expect(set.status).toBe(200);
+    expect(JSON.stringify(set.json)).not.toMatch(/480613|pinDigest/);
+    const shared = await api("POST", "/api/v1/users", { name: "Carol" });
+    const clash = await api("POST", `/api/v1/users/${shared.json.data.id}/pin`, { pin: "480613" });
+    expect(clash.json.error?.code).toBe("LK_PIN_IN_USE");
+
+    const open = await api("POST", "/api/v1/locks/front-door/simulator/keypad", { digits: "480613" });
+    expect(open.json.data.feedback).toBe("granted");
+    const wrong = await api("POST", "/api/v1/locks/front-door/simulator/keypad", { digits: "480612" });
+    expect(wrong.json.data.feedback).toBe("denied");
+    const log = await api("GET", `/api/v1/audit?kind=access.granted&userId=${bob.id}`);
+    expect(log.json.data.events).toHaveLength(1);
+    expect(JSON.stringify((await api("GET", "/api/v1/audit?limit=1000")).json)).not.toContain("480613");
+    const verify = await api("GET", "/api/v1/audit/verify");
+    expect(verify.json.data.ok).toBe(true);
+  });
+
+  it("lets members open but not manage users, and shows them only their own events", async () => {
+    const m = (await api("POST", "/api/v1/users", { name: "Mia", role: "member" })).json.data;
+    const token = (await api("POST", `/api/v1/users/${m.id}/tokens`, { label: "phone" })).json.data.token;
+    expect((await api("POST", "/api/v1/users", { name: "Eve" }, token)).json.error?.code).toBe(
+      "LK_FORBIDDEN",
+    );
+    expect((await api("GET", "/api/v1/users", undefined, token)).status).toBe(403);
+    const unlock = await api("POST", "/api/v1/locks/front-door/unlock", undefined, token);
+    expect(unlock.json.data.result).toBe("granted");
+    const events = (await api("GET", "/api/v1/audit?limit=1000", undefined, token)).json.data.events as {
+      data: { userId?: string };
+    }[];
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.every((e) => e.data.userId === m.id)).toBe(true);
+    // An admin cannot create an owner.
+    const a = (await api("POST", "/api/v1/users", { name: "Ada", role: "admin" })).json.data;
+    const at = (await api("POST", `/api/v1/users/${a.id}/tokens`, { label: "x" })).json.data.token;
+    expect((await api("POST", "/api/v1/users", { name: "Own", role: "owner" }, at)).json.error?.code).toBe(
+      "LK_FORBIDDEN",
+    );
+  });
+
+  it("never removes the last owner", async () => {
+    const me = (await api("GET", "/api/v1/me")).json.data;
+    expect((await api("DELETE", `/api/v1/users/${me.id}`)).json.error?.code).toBe("LK_CONFLICT");
+  });
+
+  it("adds a second lock and scopes a card to it", async () => {
+    expect((await api("POST", "/api/v1/locks", { id: "Back Door" })).json.error?.code).toBe(
+      "LK_INVALID_INPUT",
+    );
+    expect(
+      (await api("POST", "/api/v1/locks", { id: "back-door", timeZone: "Mars/Olympus" })).json.error?.code,
+    ).toBe("LK_SCHEDULE_INVALID");
+    expect((await api("POST", "/api/v1/locks", { id: "back-door", name: "Back door" })).status).toBe(200);
+    const u = (await api("POST", "/api/v1/users", { name: "Courier" })).json.data;
+    expect(
+      (
+        await api("POST", `/api/v1/users/${u.id}/cards`, {
+          uid: "04:A1:B2:C3:D4:E5:F6",
+          locks: ["back-door"],
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (await api("POST", "/api/v1/locks/front-door/simulator/card", { uid: "04a1b2c3d4e5f6" })).json.data
+        .feedback,
+    ).toBe("denied");
+    expect(
+      (await api("POST", "/api/v1/locks/back-door/simulator/card", { uid: "04a1b2c3d4e5f6" })).json.data
+        .feedback,
+    ).toBe("granted");
+    expect((await api("POST", `/api/v1/users/${u.id}/cards`, { uid: "04:A1" })).json.error?.code).toBe(
+      "LK_CARD_FORMAT",
+    );
+  });
+
+  it("exports users and credentials without secrets", async () => {
+    const ex = (await api("GET", "/api/v1/export")).json.data;
+    expect(ex).toMatchObject({ format: "latchkey-export", version: 1, secretsIncluded: false });
+    expect(JSON.stringify(ex)).not.toMatch(/pinDigest|480613/);
+  });
+});
