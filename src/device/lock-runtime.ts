@@ -50,6 +50,8 @@ export interface RuntimeContext {
   readonly scheduler: Scheduler;
   /** How far behind its floor the RTC may read and stay trusted. */
   readonly clockTolerance: Milliseconds;
+  /** Remember a credential's last use (kept in memory, flushed by the hub's periodic tick). */
+  readonly noteCredentialUse: (credentialId: string, at: EpochMs) => void;
 }
 
 /** The outcome of one attempt as the API reports it. */
@@ -173,6 +175,12 @@ export class LockRuntime {
       this.clockDistrusted = null;
     }
     return reading;
+  }
+
+  /** Persist the time floor from a trusted RTC reading (called by the hub's periodic tick and at shutdown). */
+  persistFloor(): void {
+    const r = this.readClock();
+    if (r.trusted) this.ctx.store.setMeta(this.floorKey(), String(r.floor));
   }
 
   /** Set the RTC from a trusted source (an owner via the API); the floor follows. */
@@ -419,16 +427,17 @@ export class LockRuntime {
       else changedUsers.push(updated);
     }
 
+    // One durable transaction: the events and the state they imply. Nothing else rides on the unlock
+    // path (the time floor and last-use times are persisted on the hub's periodic tick).
     const [accessEvent] = this.ctx.audit.commit(events, () => {
       for (const u of changedUsers) this.ctx.store.upsertUser(u);
       if (input && nextLockout) this.ctx.store.setLockout(this.id, input, nextLockout);
-      if (decision.outcome === "grant" && decision.credentialId)
-        this.ctx.store.markCredentialUsed(decision.credentialId, now);
-      if (reading.trusted) this.ctx.store.setMeta(this.floorKey(), String(reading.floor));
     });
     // Durable: now update memory and move the bolt.
     if (input && nextLockout) this.lockouts = { ...this.lockouts, [input]: nextLockout };
     for (const u of changedUsers) index.users.set(u.id, u);
+    if (decision.outcome === "grant" && decision.credentialId)
+      this.ctx.noteCredentialUse(decision.credentialId, now);
 
     let feedback: Feedback;
     if (decision.outcome === "grant") {

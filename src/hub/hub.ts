@@ -116,6 +116,8 @@ export class Hub {
   private index: MutableCredentialIndex;
   private readonly o: HubOptions;
   private cancelFloorTimer: (() => void) | null = null;
+  /** Last grant per credential since the last flush (the audit log holds the full history). */
+  private readonly lastUsed = new Map<string, EpochMs>();
   private closed = false;
 
   constructor(opts: HubOptions) {
@@ -177,13 +179,22 @@ export class Hub {
     }
     const tick = () => {
       if (this.closed) return;
-      for (const rt of this.runtimes.values()) {
-        const r = rt.readClock();
-        if (r.trusted) this.store.setMeta(`clock.floor.${rt.id}`, String(r.floor));
-      }
+      this.persistHousekeeping();
       this.cancelFloorTimer = this.o.scheduler.setTimer(Milliseconds(60_000), tick);
     };
     tick();
+  }
+
+  /**
+   * Persist what is kept off the unlock path: each lock's time floor (at most 60 s old, well inside the
+   * 2-minute drift tolerance) and credentials' last-use times.
+   */
+  private persistHousekeeping(): void {
+    this.store.transaction(() => {
+      for (const rt of this.runtimes.values()) rt.persistFloor();
+      for (const [id, at] of this.lastUsed) this.store.markCredentialUsed(id, at);
+    });
+    this.lastUsed.clear();
   }
 
   /** Stop timers, sign a final checkpoint, close the database. */
@@ -193,6 +204,7 @@ export class Hub {
     this.cancelFloorTimer?.();
     for (const rt of this.runtimes.values()) rt.stop();
     try {
+      this.persistHousekeeping();
       this.audit.checkpoint();
     } finally {
       this.store.close();
@@ -226,6 +238,7 @@ export class Hub {
         index: () => this.index,
         scheduler: this.o.scheduler,
         clockTolerance: this.o.clockTolerance ?? Milliseconds(120_000),
+        noteCredentialUse: (id, at) => this.lastUsed.set(id, at),
       },
       sim.snapshot().bolt,
     );
@@ -531,6 +544,7 @@ export class Hub {
   /** All credentials as the API shows them (no PIN digests). */
   credentialViews(userId?: string): CredentialView[] {
     const lastUsed = this.store.credentialLastUsed();
+    for (const [id, at] of this.lastUsed) lastUsed.set(id, at);
     const list = userId ? this.credentialsOf(userId) : this.allCredentials();
     return list.map((c) => {
       const lu = lastUsed.get(c.id) ?? null;
@@ -737,6 +751,11 @@ export class Hub {
       { action: "credential.remove", userId: cred.userId, credentialId, credentialType: cred.type },
       () => this.store.deleteCredential(credentialId),
     );
+    this.rebuildIndex();
+  }
+
+  /** Re-read users and credentials from the store (after a bulk load, e.g. the benchmark or an import). */
+  reload(): void {
     this.rebuildIndex();
   }
 

@@ -75,9 +75,9 @@ CREATE TABLE audit_events (
   prev_hash TEXT NOT NULL,
   hash      TEXT NOT NULL
 ) STRICT;
-CREATE INDEX audit_events_at ON audit_events(at);
+-- One secondary index only: every index is another page written and fsynced on the unlock path
+-- (bench: three indexes cost ~50 % at p99). Time and kind filters scan backwards by seq.
 CREATE INDEX audit_events_user ON audit_events(user_id, seq);
-CREATE INDEX audit_events_kind ON audit_events(kind, seq);
 
 CREATE TABLE audit_checkpoints (
   seq       INTEGER PRIMARY KEY,
