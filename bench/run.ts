@@ -1,0 +1,256 @@
+/**
+ * `npm run bench`: measures the decision path and writes bench/results/latest.json
+ *   { "metrics": [ { "name", "unit", "p50", "p99", "n" } | { "name", "unit", "value" } ], "machine", "node", ... }
+ *
+ * Metrics (10,000 users on one lock, each with a PIN and a card):
+ *   decision.pin          HMAC of the typed PIN + decide(), no audit append
+ *   decision.card         UID normalisation + decide(), no audit append
+ *   decision.fingerprint  decide() for a sensor slot, no audit append
+ *   decision.pin.durable  the real keypad path up to the bolt: HMAC, decide(), durable audit commit
+ *                         (SQLite WAL, synchronous=FULL, one transaction with the decision's effects)
+ *   baseline.sqlite_commit  a raw single-row SQLite WAL full-sync commit, measured in the same run,
+ *                         interleaved in blocks with decision.pin.durable so both see the same disk noise
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { buildCredentialIndex } from "../src/core/credential-index.ts";
+import { normalizeUid } from "../src/core/credentials/card-id.ts";
+import { pinDigest } from "../src/core/credentials/pin-policy.ts";
+import { type DecisionState, decide } from "../src/core/decide.ts";
+import { INITIAL_LOCKOUT } from "../src/core/lockout.ts";
+import type { Credential, User } from "../src/core/model.ts";
+import { EpochMs, Milliseconds } from "../src/core/units.ts";
+import { FakeClock } from "../src/device/fake-clock.ts";
+import { openDataDir } from "../src/hub/data-dir.ts";
+import { Hub } from "../src/hub/hub.ts";
+import { nodeCrypto } from "../src/platform/node-crypto.ts";
+
+const USERS = 10_000;
+const N = Number(process.env.BENCH_N ?? 10_000);
+const DURABLE_N = Number(process.env.BENCH_DURABLE_N ?? 3_000);
+
+type Metric =
+  | { name: string; unit: string; p50: number; p99: number; n: number }
+  | { name: string; unit: string; value: number };
+
+function percentiles(samplesNs: number[]): { p50: number; p99: number } {
+  const s = [...samplesNs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]! / 1e6;
+  return { p50: round(at(0.5)), p99: round(at(0.99)) };
+}
+const round = (x: number) => Math.round(x * 10_000) / 10_000;
+const now = () => process.hrtime.bigint();
+
+function pinFor(i: number): string {
+  // Distinct 8-digit PINs (10,000 codes need >= 7 digits by the 1,000x code-space rule).
+  return String(10_000_000 + i * 7919).slice(0, 8);
+}
+function uidFor(i: number): string {
+  return (0x04000000 + i * 13).toString(16).padStart(8, "0");
+}
+
+function fixtures(pinSecret: Uint8Array): { users: User[]; credentials: Credential[] } {
+  const at = EpochMs(Date.UTC(2026, 0, 1));
+  const users: User[] = [];
+  const credentials: Credential[] = [];
+  for (let i = 0; i < USERS; i++) {
+    const id = `usr_bench${i}`;
+    users.push({
+      id,
+      name: `User ${i}`,
+      role: i === 0 ? "owner" : "member",
+      userType: i % 10 === 0 ? "weekDaySchedule" : "unrestricted",
+      userStatus: "occupiedEnabled",
+      weekDaySchedules:
+        i % 10 === 0 ? [{ daysMask: 127, startHour: 0, startMinute: 0, endHour: 24, endMinute: 0 }] : [],
+      yearDaySchedules: [],
+      expiringTimeout: null,
+      firstUsedAt: null,
+      createdAt: at,
+    });
+    credentials.push(
+      {
+        id: `cred_pin${i}`,
+        userId: id,
+        type: "pin",
+        pinDigest: pinDigest(nodeCrypto, pinSecret, pinFor(i)),
+        pinLength: 8,
+        duress: false,
+        locks: "all",
+        label: null,
+        createdAt: at,
+      },
+      {
+        id: `cred_card${i}`,
+        userId: id,
+        type: "rfid",
+        cardId: normalizeUid(uidFor(i)),
+        locks: "all",
+        label: null,
+        createdAt: at,
+      },
+      {
+        id: `cred_fp${i}`,
+        userId: id,
+        type: "fingerprint",
+        slot: i + 1,
+        locks: "all",
+        label: null,
+        createdAt: at,
+      },
+    );
+  }
+  return { users, credentials };
+}
+
+function benchPure(pinSecret: Uint8Array, users: User[], credentials: Credential[]): Metric[] {
+  const state: DecisionState = {
+    lockId: "front-door",
+    timeZone: "Europe/Berlin",
+    operatingMode: "normal",
+    lockState: "locked",
+    battery: "ok",
+    clockTrusted: true,
+    lockouts: { keypad: INITIAL_LOCKOUT, reader: INITIAL_LOCKOUT, fingerprint: INITIAL_LOCKOUT },
+    index: buildCredentialIndex(users, credentials),
+  };
+  const t = EpochMs(Date.UTC(2026, 5, 3, 10, 0));
+  const run = (name: string, f: (i: number) => unknown): Metric => {
+    for (let i = 0; i < 2000; i++) f(i); // warm-up
+    const samples: number[] = [];
+    let granted = 0;
+    for (let k = 0; k < N; k++) {
+      const i = (k * 7477) % USERS;
+      const t0 = now();
+      const d = f(i) as { outcome: string };
+      samples.push(Number(now() - t0));
+      if (d.outcome === "grant") granted++;
+    }
+    if (granted !== N) throw new Error(`${name}: expected every attempt granted, got ${granted}/${N}`);
+    return { name, unit: "ms", ...percentiles(samples), n: N };
+  };
+  return [
+    run("decision.pin", (i) =>
+      decide(state, { source: "keypad", pinDigest: pinDigest(nodeCrypto, pinSecret, pinFor(i)) }, t),
+    ),
+    run("decision.card", (i) => decide(state, { source: "rfid", cardId: normalizeUid(uidFor(i)) }, t)),
+    run("decision.fingerprint", (i) => decide(state, { source: "biometric", slot: i + 1 }, t)),
+  ];
+}
+
+async function benchDurable(dir: string, users: User[], credentials: Credential[]): Promise<Metric[]> {
+  const clock = new FakeClock(Date.UTC(2026, 5, 3, 8, 0));
+  const hub = new Hub({
+    dataDir: openDataDir(dir),
+    clock,
+    scheduler: clock,
+    timeZone: "Europe/Berlin",
+    motorTime: Milliseconds(300),
+    onFatal: (e) => {
+      throw e;
+    },
+  });
+  hub.initialize();
+  hub.store.transaction(() => {
+    for (const u of users) hub.store.upsertUser(u);
+    for (const c of credentials) hub.store.insertCredential(c);
+  });
+  hub.reload();
+  const sim = hub.simulator("front-door");
+
+  // The baseline: a raw single-row commit into another database file on the same disk, same pragmas.
+  const raw = new BetterSqlite3(join(dir, "baseline.db"));
+  raw.pragma("journal_mode = WAL");
+  raw.pragma("synchronous = FULL");
+  raw.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, data TEXT NOT NULL)");
+  const insert = raw.prepare("INSERT INTO t (at, data) VALUES (?, ?)");
+  const payload = JSON.stringify({
+    source: "keypad",
+    credentialType: "pin",
+    userId: "usr_bench1234",
+    credentialId: "cred_pin1234",
+  });
+
+  const durable: number[] = [];
+  const baseline: number[] = [];
+  let granted = 0;
+  const BLOCK = 250;
+  for (let done = 0; done < DURABLE_N + BLOCK; done += BLOCK) {
+    const warm = done < BLOCK;
+    for (let k = 0; k < BLOCK; k++) {
+      const t0 = now();
+      insert.run(Date.now(), payload);
+      if (!warm) baseline.push(Number(now() - t0));
+    }
+    for (let k = 0; k < BLOCK; k++) {
+      const i = ((done + k) * 7477) % USERS;
+      // Everything up to the first await runs synchronously: HMAC, decide(), durable commit, motor start.
+      const t0 = now();
+      const p = sim.enterPin(pinFor(i));
+      const t1 = now();
+      await clock.advance(400); // let the simulated motor finish (not timed)
+      if ((await p) === "granted") granted++;
+      if (!warm) durable.push(Number(t1 - t0));
+    }
+  }
+  raw.close();
+  const v = hub.verifyAudit();
+  hub.close();
+  if (!v.ok) throw new Error(`audit chain broken after bench: ${v.problem?.what}`);
+  if (granted < DURABLE_N) throw new Error(`expected grants, got ${granted}`);
+  return [
+    { name: "decision.pin.durable", unit: "ms", ...percentiles(durable), n: durable.length },
+    { name: "baseline.sqlite_commit", unit: "ms", ...percentiles(baseline), n: baseline.length },
+  ];
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "latchkey-bench-"));
+  try {
+    const dd = openDataDir(dir);
+    const { users, credentials } = fixtures(dd.pinSecret);
+    const metrics = [
+      ...benchPure(dd.pinSecret, users, credentials),
+      ...(await benchDurable(dir, users, credentials)),
+    ];
+    const get = (n: string) => metrics.find((m) => m.name === n) as { p50: number; p99: number };
+    const ratio = round(get("decision.pin.durable").p99 / get("baseline.sqlite_commit").p99);
+    const checks = {
+      "decision.pin p99 < 1 ms": get("decision.pin").p99 < 1,
+      "decision.card p99 < 1 ms": get("decision.card").p99 < 1,
+      "decision.pin.durable p99 <= 1.25x baseline.sqlite_commit p99": ratio <= 1.25,
+    };
+    const result = {
+      generatedAt: new Date().toISOString(),
+      node: process.version,
+      machine: {
+        platform: process.platform,
+        arch: process.arch,
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? "unknown",
+        totalMemGiB: round(totalmem() / 2 ** 30),
+      },
+      users: USERS,
+      metrics,
+      ratios: { "decision.pin.durable/baseline.sqlite_commit (p99)": ratio },
+      targets: checks,
+    };
+    const out = join(import.meta.dirname, "results", "latest.json");
+    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    for (const m of metrics)
+      console.log(
+        "p50" in m
+          ? `${m.name.padEnd(24)} p50 ${m.p50} ms  p99 ${m.p99} ms  (n=${m.n})`
+          : `${m.name} ${m.value} ${m.unit}`,
+      );
+    console.log(`ratio durable/baseline p99: ${ratio}`);
+    for (const [k, ok] of Object.entries(checks)) console.log(`${ok ? "PASS" : "MISS"} ${k}`);
+    console.log(`written to ${out}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
