@@ -77,6 +77,8 @@ export function openDataDir(dir: string): DataDir {
       `${path}/secrets is incomplete (device-key and pin-secret are both needed)`,
     );
   }
+  // SQLite creates the -wal and -shm files with the database's mode: make it owner-only from the start.
+  if (!existsSync(dbPath)) writeFileSync(dbPath, "", { mode: 0o600 });
   return { path, dbPath, deviceKey: readSecret(keyFile), pinSecret: readSecret(pinFile), created };
 }
 

@@ -187,7 +187,7 @@ export class Hub {
 
   /**
    * Persist what is kept off the unlock path: each lock's time floor (at most 60 s old, well inside the
-   * 2-minute drift tolerance) and credentials' last-use times.
+   * 2-minute drift tolerance) and credentials' last-use times; sign a checkpoint of the audit head.
    */
   private persistHousekeeping(): void {
     this.store.transaction(() => {
@@ -195,6 +195,8 @@ export class Hub {
       for (const [id, at] of this.lastUsed) this.store.markCredentialUsed(id, at);
     });
     this.lastUsed.clear();
+    // A quiet hub still signs its head once a minute, so the unsigned tail stays short.
+    this.audit.checkpoint();
   }
 
   /** Stop timers, sign a final checkpoint, close the database. */
