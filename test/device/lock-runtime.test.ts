@@ -236,3 +236,19 @@ describe("audit retention", () => {
     expect(h.hub.verifyAudit().ok).toBe(true);
   });
 });
+
+describe("durability failure", () => {
+  it("a failed audit write is fatal and the bolt does not move", async () => {
+    addBob();
+    // Make every audit insert fail the way a full disk or an fsync error does.
+    h.hub.store.db.exec(
+      "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(FAIL, 'disk I/O error'); END;",
+    );
+    const headBefore = h.hub.store.head();
+    await expect(settle(h, sim().enterPin("480613"))).rejects.toMatchObject({ code: "LK_AUDIT_NOT_DURABLE" });
+    expect(h.fatal.map((e) => e.code)).toEqual(["LK_AUDIT_NOT_DURABLE"]);
+    expect(h.hub.status("front-door").lockState).toBe("locked");
+    expect(h.hub.store.head()).toEqual(headBefore);
+    h.hub.store.db.exec("DROP TRIGGER fail_audit");
+  });
+});
