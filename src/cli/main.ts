@@ -9,7 +9,7 @@ import { Command, Option } from "commander";
 import type { AuditEvent, ChainVerification } from "../core/audit/chain.ts";
 import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import type { User } from "../core/model.ts";
-import { systemClock } from "../hub/server.ts";
+import { systemClock } from "../platform/system-clock.ts";
 import { type ClientOptions, call } from "./client.ts";
 
 const program = new Command();
@@ -383,17 +383,21 @@ log
   .description(
     "verify the hash chain and the device-key signatures (works offline on the data directory too)",
   )
-  .option("--offline", "read the data directory directly (the hub need not run)")
-  .action(async (o: { offline?: boolean }) => {
-    let v: ChainVerification;
+  .option("--offline", "read the data directory directly, read-only (the hub need not run)")
+  .option(
+    "--public-key <hex>",
+    "with --offline: the device public key recorded earlier (default: derived from secrets/)",
+  )
+  .action(async (o: { offline?: boolean; publicKey?: string }) => {
+    let v: ChainVerification & { publicKey: string };
     if (o.offline) {
       const { verifyDataDir } = await import("./verify-offline.ts");
-      v = verifyDataDir(opts().dataDir);
+      v = verifyDataDir(opts().dataDir, o.publicKey);
     } else {
-      v = await call<ChainVerification>(opts(), "GET", "/api/v1/audit/verify");
+      v = await call<ChainVerification & { publicKey: string }>(opts(), "GET", "/api/v1/audit/verify");
     }
     const human = v.ok
-      ? `audit log OK: events ${v.firstSeq}–${v.lastSeq} (${v.eventsChecked} checked), ${v.checkpointsChecked} signed checkpoints, ${v.unsignedTail} events after the last checkpoint`
+      ? `audit log OK: events ${v.firstSeq}–${v.lastSeq} (${v.eventsChecked} checked), ${v.checkpointsChecked} signed checkpoints, ${v.unsignedTail} events after the last checkpoint\ndevice public key ${v.publicKey}`
       : `audit log BROKEN at seq ${v.problem?.seq}: ${v.problem?.what}`;
     out(human, v);
     if (!v.ok) process.exitCode = 3;

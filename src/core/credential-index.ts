@@ -5,6 +5,7 @@ import type { Credential, FingerprintCredential, PinCredential, RfidCredential, 
 /** A mutable index the runtime keeps in step with the store. */
 export interface MutableCredentialIndex extends CredentialIndex {
   readonly users: Map<string, User>;
+  readonly byUser: Map<string, Credential[]>;
   readonly pins: Map<string, PinCredential[]>;
   readonly cards: Map<string, RfidCredential[]>;
   readonly fingerprints: Map<number, FingerprintCredential[]>;
@@ -23,12 +24,14 @@ export function buildCredentialIndex(
 ): MutableCredentialIndex {
   const index: MutableCredentialIndex = {
     users: new Map(users.map((u) => [u.id, u])),
+    byUser: new Map(),
     pins: new Map(),
     cards: new Map(),
     fingerprints: new Map(),
   };
   for (const c of credentials) {
     if (!index.users.has(c.userId)) continue;
+    push(index.byUser, c.userId, c);
     if (c.type === "pin") push(index.pins, c.pinDigest, c);
     else if (c.type === "rfid") push(index.cards, c.cardId, c);
     else push(index.fingerprints, c.slot, c);

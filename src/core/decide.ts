@@ -65,6 +65,8 @@ export type Attempt =
 /** Users and credentials of a hub, indexed for O(1) lookup. A key may map to several credentials on different locks. */
 export interface CredentialIndex {
   readonly users: ReadonlyMap<string, User>;
+  /** Every credential of a user (remote attempts use it to find which locks the user may open). */
+  readonly byUser: ReadonlyMap<string, readonly Credential[]>;
   readonly pins: ReadonlyMap<string, readonly PinCredential[]>;
   readonly cards: ReadonlyMap<string, readonly RfidCredential[]>;
   readonly fingerprints: ReadonlyMap<number, readonly FingerprintCredential[]>;
@@ -173,8 +175,13 @@ function lookup(state: DecisionState, attempt: Attempt): Match {
       found = pickInScope(index.fingerprints.get(attempt.slot), lockId, () => true);
       break;
     case "remote": {
+      // Owners and admins may operate every lock remotely; anyone else only a lock one of their
+      // credentials is scoped to (remote access never widens what the user can open in person).
       const user = index.users.get(attempt.userId);
-      return user ? { user, credential: null } : { reason: DenyReason.UnknownCredential };
+      if (!user) return { reason: DenyReason.UnknownCredential };
+      if (user.role === Role.Owner || user.role === Role.Admin) return { user, credential: null };
+      const scoped = (index.byUser.get(user.id) ?? []).some((c) => inScope(c.locks, lockId));
+      return scoped ? { user, credential: null } : { reason: DenyReason.WrongLock };
     }
   }
   if (found === null) return { reason: DenyReason.UnknownCredential };

@@ -15,7 +15,7 @@ import { pinDigest } from "../core/credentials/pin-policy.ts";
 import { decodeWiegand } from "../core/credentials/wiegand.ts";
 import type { CryptoPort } from "../core/crypto.ts";
 import { type Attempt, type Decision, type DecisionState, decide, lockoutInputOf } from "../core/decide.ts";
-import { isLatchkeyError } from "../core/errors.ts";
+import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import {
   INITIAL_LOCKOUT,
   type InputLockoutState,
@@ -183,21 +183,34 @@ export class LockRuntime {
     if (r.trusted) this.ctx.store.setMeta(this.floorKey(), String(r.floor));
   }
 
-  /** Set the RTC from a trusted source (an owner via the API); the floor follows. */
-  setClock(t: EpochMs, actorUserId: string): void {
+  /**
+   * Set the RTC from a trusted source (an owner via the API). The time floor never goes back: setting
+   * the clock earlier than the floor (beyond the drift tolerance) is refused with LK_CONFLICT unless
+   * `force` (an owner correcting a clock that was set too far ahead), which is audited as forced.
+   */
+  setClock(t: EpochMs, actorUserId: string, force = false): void {
     const before = this.hw.rtc.now();
+    const floor = EpochMs(Number(this.ctx.store.getMeta(this.floorKey()) ?? 0));
+    const backwards = t + this.ctx.clockTolerance < floor;
+    if (backwards && !force) {
+      throw new LatchkeyError(
+        "LK_CONFLICT",
+        "that time is earlier than the lock's time floor: time-limited credentials would regain validity; pass force to reset the floor",
+      );
+    }
     this.hw.rtc.set(t);
     this.clockDistrusted = null;
+    const newFloor = backwards ? t : (Math.max(floor, t) as EpochMs);
     this.ctx.audit.commit(
       [
         {
           at: t,
           lockId: this.id,
           kind: AuditKind.ClockSet,
-          data: { from: before, to: t, userId: actorUserId },
+          data: { from: before, to: t, userId: actorUserId, forced: backwards },
         },
       ],
-      () => this.ctx.store.setMeta(this.floorKey(), String(t)),
+      () => this.ctx.store.setMeta(this.floorKey(), String(newFloor)),
     );
   }
 

@@ -292,7 +292,7 @@ export function createApi(hub: Hub): OpenAPIHono {
       body: S.ClockBody,
     },
     ({ actor, params, body }) => {
-      hub.lock(params.lockId).setClock(EpochMs(Date.parse(body.time)), actor.userId);
+      hub.lock(params.lockId).setClock(EpochMs(Date.parse(body.time)), actor.userId, body.force ?? false);
       return hub.status(params.lockId);
     },
   );

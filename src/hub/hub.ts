@@ -587,7 +587,11 @@ export class Hub {
     opts: { locks?: LockScope; duress?: boolean; label?: string | null; replace?: boolean } = {},
   ): CredentialView {
     const user = this.user(userId);
-    if (actor.userId !== userId) this.requireManage(actor, user);
+    // Only owners and admins set PINs (their own included): "no shared codes" means a collision answer
+    // reveals that someone has that PIN, so that answer is kept away from members and guests.
+    if (actor.userId === userId) this.requireRole(actor, Role.Admin);
+    else this.requireManage(actor, user);
+    this.assertCollisionBudget(actor);
     const scope = this.resolveScope(opts.locks);
     const duress = opts.duress ?? false;
     const all = this.allCredentials();
@@ -615,6 +619,7 @@ export class Hub {
       (c) => c.type === "pin" && c.pinDigest === digest && !replaced.includes(c),
     );
     if (clash) {
+      this.recordCollision(actor, userId);
       throw new LatchkeyError(
         "LK_PIN_IN_USE",
         clash.userId === userId
@@ -651,6 +656,39 @@ export class Hub {
     );
     this.rebuildIndex();
     return this.credentialViews(userId).find((c) => c.id === cred.id)!;
+  }
+
+  /** PIN collisions per actor in the current window (an oracle for other users' PINs if unbounded). */
+  private readonly collisions = new Map<string, { count: number; since: number }>();
+  static readonly MAX_PIN_COLLISIONS = 5;
+  static readonly COLLISION_WINDOW_MS = 3_600_000;
+
+  private assertCollisionBudget(actor: Actor): void {
+    const c = this.collisions.get(actor.userId);
+    if (!c || this.o.clock.now() - c.since > Hub.COLLISION_WINDOW_MS) return;
+    if (c.count >= Hub.MAX_PIN_COLLISIONS) {
+      throw new LatchkeyError(
+        "LK_FORBIDDEN",
+        "too many PINs already in use were tried: wait an hour before setting PINs again",
+      );
+    }
+  }
+
+  private recordCollision(actor: Actor, userId: string): void {
+    const now = this.o.clock.now();
+    const c = this.collisions.get(actor.userId);
+    const next =
+      !c || now - c.since > Hub.COLLISION_WINDOW_MS
+        ? { count: 1, since: now }
+        : { count: c.count + 1, since: c.since };
+    this.collisions.set(actor.userId, next);
+    // Refused changes leave state untouched but are part of the record (never the digits).
+    this.audit.append({
+      at: now,
+      lockId: null,
+      kind: AuditKind.Admin,
+      data: { action: "pin.refused_in_use", userId, actorId: actor.userId, count: next.count },
+    });
   }
 
   /** Enrol an RFID card by ISO 14443 UID (hex) or by a normalised card id (e.g. `h10301:123:45678`). */

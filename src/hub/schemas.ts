@@ -173,7 +173,13 @@ export const LockPatchBody = z
 
 export const ModeBody = z.object({ mode: z.enum(values(OperatingMode)) }).strict();
 export const ClockBody = z
-  .object({ time: z.iso.datetime({ offset: true }).openapi({ example: "2026-11-22T10:00:00Z" }) })
+  .object({
+    time: z.iso.datetime({ offset: true }).openapi({ example: "2026-11-22T10:00:00Z" }),
+    force: z
+      .boolean()
+      .optional()
+      .openapi({ description: "allow setting the clock behind the lock's time floor (audited)" }),
+  })
   .strict();
 
 export const AuditQueryParams = z

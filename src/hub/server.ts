@@ -7,9 +7,10 @@ import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Clock } from "../core/clock.ts";
 import { LatchkeyError } from "../core/errors.ts";
-import { EpochMs, type Milliseconds } from "../core/units.ts";
+import type { Milliseconds } from "../core/units.ts";
 import { realScheduler } from "../device/fake-clock.ts";
 import type { Scheduler } from "../device/ports.ts";
+import { systemClock } from "../platform/system-clock.ts";
 import { createApi } from "./api.ts";
 import { lockDataDir, openDataDir } from "./data-dir.ts";
 import { Hub } from "./hub.ts";
@@ -36,8 +37,6 @@ export interface RunningHub {
   readonly setupCode: string | null;
   close(): Promise<void>;
 }
-
-export const systemClock: Clock = { now: () => EpochMs(Date.now()) };
 
 /** Start a hub and its API. Throws LK_DATA_DIR_LOCKED when another hub runs on the same directory. */
 export async function startHub(opts: StartOptions): Promise<RunningHub> {

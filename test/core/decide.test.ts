@@ -55,6 +55,18 @@ const table: { name: string; st: DecisionState; attempt: Attempt; now?: EpochMs;
     expect: DenyReason.UnknownCredential,
   },
   {
+    name: "remote member with no credential on this lock",
+    st: base([alice, bob, user({ id: "carol" })]),
+    attempt: { source: "remote", userId: "carol" },
+    expect: DenyReason.WrongLock,
+  },
+  {
+    name: "remote admin needs no credential",
+    st: base([alice, bob, user({ id: "ada", role: "admin" })]),
+    attempt: { source: "remote", userId: "ada" },
+    expect: "grant",
+  },
+  {
     name: "card for another lock",
     st: base(),
     attempt: { source: "rfid", cardId: "uid:0badcafe" },

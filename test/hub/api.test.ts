@@ -143,6 +143,15 @@ describe("hub API", () => {
       "LK_FORBIDDEN",
     );
     expect((await api("GET", "/api/v1/users", undefined, token)).status).toBe(403);
+    // No credential on this lock yet: a token alone does not open it.
+    const refused = await api("POST", "/api/v1/locks/front-door/unlock", undefined, token);
+    expect(refused.json.error?.code).toBe("LK_FORBIDDEN");
+    expect(refused.json.error?.message).toContain("wrong_lock");
+    // Members cannot set PINs, not even their own (the no-shared-codes answer would be an oracle).
+    expect((await api("POST", `/api/v1/users/${m.id}/pin`, { pin: "750913" }, token)).json.error?.code).toBe(
+      "LK_FORBIDDEN",
+    );
+    expect((await api("POST", `/api/v1/users/${m.id}/pin`, { pin: "750913" })).status).toBe(200);
     const unlock = await api("POST", "/api/v1/locks/front-door/unlock", undefined, token);
     expect(unlock.json.data.result).toBe("granted");
     const events = (await api("GET", "/api/v1/audit?limit=1000", undefined, token)).json.data.events as {
@@ -156,6 +165,48 @@ describe("hub API", () => {
     expect((await api("POST", "/api/v1/users", { name: "Own", role: "owner" }, at)).json.error?.code).toBe(
       "LK_FORBIDDEN",
     );
+  });
+
+  it("audits and rate-limits PIN collisions so the no-shared-codes rule is not a PIN oracle", async () => {
+    const admin = (await api("POST", "/api/v1/users", { name: "Prober", role: "admin" })).json.data;
+    const adminToken = (await api("POST", `/api/v1/users/${admin.id}/tokens`, { label: "t" })).json.data
+      .token;
+    const u = (await api("POST", "/api/v1/users", { name: "Probe" })).json.data;
+    const codes: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await api("POST", `/api/v1/users/${u.id}/pin`, { pin: "480613" }, adminToken);
+      codes.push(r.json.error?.code ?? "ok");
+    }
+    expect(codes).toEqual([
+      "LK_PIN_IN_USE",
+      "LK_PIN_IN_USE",
+      "LK_PIN_IN_USE",
+      "LK_PIN_IN_USE",
+      "LK_PIN_IN_USE",
+      "LK_FORBIDDEN",
+    ]);
+    const refusals = (
+      await api("GET", "/api/v1/audit?kind=admin.change&order=desc&limit=50")
+    ).json.data.events.filter(
+      (e: { data: { action: string; actorId: string } }) =>
+        e.data.action === "pin.refused_in_use" && e.data.actorId === admin.id,
+    );
+    expect(refusals).toHaveLength(5);
+    expect(JSON.stringify(refusals)).not.toContain("480613");
+  });
+
+  it("never lets an owner's clock change lower the time floor by accident", async () => {
+    const past = new Date(Date.now() - 86_400_000).toISOString();
+    expect((await api("PUT", "/api/v1/locks/front-door/clock", { time: past })).json.error?.code).toBe(
+      "LK_CONFLICT",
+    );
+    const forced = await api("PUT", "/api/v1/locks/front-door/clock", { time: past, force: true });
+    expect(forced.json.data.clock.trusted).toBe(true);
+    const ev = (await api("GET", "/api/v1/audit?kind=clock.set&order=desc&limit=1")).json.data.events[0];
+    expect(ev.data.forced).toBe(true);
+    expect(
+      (await api("PUT", "/api/v1/locks/front-door/clock", { time: new Date().toISOString() })).status,
+    ).toBe(200);
   });
 
   it("never removes the last owner", async () => {

@@ -139,6 +139,8 @@ export interface EdgeStoreOptions {
   /** Path of the database file, or ":memory:" for tests. */
   readonly path: string;
   readonly crypto: CryptoPort;
+  /** Open an existing database read-only (no migrations, no writes): for verification tools. */
+  readonly readonly?: boolean;
 }
 
 /**
@@ -154,12 +156,16 @@ export class SqliteEdgeStore implements AuditStore {
   constructor(opts: EdgeStoreOptions) {
     this.crypto = opts.crypto;
     try {
-      this.db = new BetterSqlite3(opts.path);
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma("synchronous = FULL");
-      this.db.pragma("foreign_keys = ON");
-      this.db.pragma("busy_timeout = 5000");
-      migrate(this.db);
+      if (opts.readonly) {
+        this.db = new BetterSqlite3(opts.path, { readonly: true, fileMustExist: true });
+      } else {
+        this.db = new BetterSqlite3(opts.path);
+        this.db.pragma("journal_mode = WAL");
+        this.db.pragma("synchronous = FULL");
+        this.db.pragma("foreign_keys = ON");
+        this.db.pragma("busy_timeout = 5000");
+        migrate(this.db);
+      }
     } catch (e) {
       if (isLatchkeyError(e)) throw e;
       throw new LatchkeyError(
