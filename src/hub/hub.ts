@@ -99,6 +99,8 @@ export type CredentialView =
   | (Extract<Credential, { type: "rfid" }> & { lastUsedAt: number | null })
   | (Extract<Credential, { type: "fingerprint" }> & { lastUsedAt: number | null });
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 const ROLE_RANK: Record<Role, number> = { owner: 4, admin: 3, member: 2, service: 1, guest: 1 };
 
 function defaultTimeZone(): string {
@@ -627,35 +629,55 @@ export class Hub {
           : "another user already has this PIN on this lock: choose a different one",
       );
     }
-    const cred: Credential = {
+    return this.enrol(
+      actor,
+      {
+        userId,
+        type: "pin",
+        pinDigest: digest,
+        pinLength: pin.length,
+        duress,
+        locks: scope,
+        label: opts.label ?? null,
+      },
+      { duress },
+      replaced.map((c) => c.id),
+    );
+  }
+
+  /**
+   * Store a new credential (replacing `replaces`) with its `credential.add` audit event in one durable
+   * transaction, refresh the index, and return the API view (never a PIN digest).
+   */
+  private enrol(
+    actor: Actor,
+    fields: DistributiveOmit<Credential, "id" | "createdAt">,
+    auditExtra: Record<string, JsonValue>,
+    replaces: readonly string[] = [],
+  ): CredentialView {
+    const cred = {
+      ...fields,
       id: newId((n) => this.crypto.randomBytes(n), "cred"),
-      userId,
-      type: "pin",
-      pinDigest: digest,
-      pinLength: pin.length,
-      duress,
-      locks: scope,
-      label: opts.label ?? null,
       createdAt: this.o.clock.now(),
-    };
+    } as Credential;
     this.adminCommit(
       actor,
       {
         action: "credential.add",
-        userId,
+        userId: cred.userId,
         credentialId: cred.id,
-        credentialType: "pin",
-        duress,
-        locks: scope as JsonValue,
-        replaced: replaced.map((c) => c.id),
+        credentialType: cred.type,
+        locks: cred.locks as JsonValue,
+        ...auditExtra,
+        ...(replaces.length ? { replaced: [...replaces] } : {}),
       },
       () => {
-        for (const r of replaced) this.store.deleteCredential(r.id);
+        for (const id of replaces) this.store.deleteCredential(id);
         this.store.insertCredential(cred);
       },
     );
     this.rebuildIndex();
-    return this.credentialViews(userId).find((c) => c.id === cred.id)!;
+    return this.credentialViews(cred.userId).find((c) => c.id === cred.id)!;
   }
 
   /** PIN collisions per actor in the current window (an oracle for other users' PINs if unbounded). */
@@ -712,29 +734,11 @@ export class Hub {
     ) {
       throw new LatchkeyError("LK_CONFLICT", "this card is already enrolled on this lock");
     }
-    const cred: Credential = {
-      id: newId((n) => this.crypto.randomBytes(n), "cred"),
-      userId,
-      type: "rfid",
-      cardId,
-      locks: scope,
-      label: opts.label ?? null,
-      createdAt: this.o.clock.now(),
-    };
-    this.adminCommit(
+    return this.enrol(
       actor,
-      {
-        action: "credential.add",
-        userId,
-        credentialId: cred.id,
-        credentialType: "rfid",
-        cardId,
-        locks: scope as JsonValue,
-      },
-      () => this.store.insertCredential(cred),
+      { userId, type: "rfid", cardId, locks: scope, label: opts.label ?? null },
+      { cardId },
     );
-    this.rebuildIndex();
-    return this.credentialViews(userId).find((c) => c.id === cred.id)!;
   }
 
   /** Enrol a fingerprint by the sensor slot (1–1000) holding its template. */
@@ -757,29 +761,11 @@ export class Hub {
     ) {
       throw new LatchkeyError("LK_CONFLICT", `fingerprint slot ${slot} is already enrolled on this lock`);
     }
-    const cred: Credential = {
-      id: newId((n) => this.crypto.randomBytes(n), "cred"),
-      userId,
-      type: "fingerprint",
-      slot,
-      locks: scope,
-      label: opts.label ?? null,
-      createdAt: this.o.clock.now(),
-    };
-    this.adminCommit(
+    return this.enrol(
       actor,
-      {
-        action: "credential.add",
-        userId,
-        credentialId: cred.id,
-        credentialType: "fingerprint",
-        slot,
-        locks: scope as JsonValue,
-      },
-      () => this.store.insertCredential(cred),
+      { userId, type: "fingerprint", slot, locks: scope, label: opts.label ?? null },
+      { slot },
     );
-    this.rebuildIndex();
-    return this.credentialViews(userId).find((c) => c.id === cred.id)!;
   }
 
   removeCredential(actor: Actor, credentialId: string): void {
