@@ -146,6 +146,7 @@ async function benchDurable(dir: string, users: User[], credentials: Credential[
     dataDir: openDataDir(dir),
     clock,
     scheduler: clock,
+    monotonic: () => clock.now(),
     timeZone: "Europe/Berlin",
     motorTime: Milliseconds(300),
     onFatal: (e) => {

@@ -8,7 +8,7 @@
 
 import type { JsonValue } from "../core/audit/canonical.ts";
 import { type AuditEventInput, AuditKind } from "../core/audit/chain.ts";
-import { type ClockReading, observeClock } from "../core/clock.ts";
+import { type ClockDistrust, type ClockReading, observeClock } from "../core/clock.ts";
 import type { MutableCredentialIndex } from "../core/credential-index.ts";
 import { normalizeUid, wiegandCardId } from "../core/credentials/card-id.ts";
 import { pinDigest } from "../core/credentials/pin-policy.ts";
@@ -19,7 +19,7 @@ import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import {
   INITIAL_LOCKOUT,
   type InputLockoutState,
-  type LockoutInput,
+  LockoutInput,
   type LockoutPolicy,
   recordFailure,
   recordSuccess,
@@ -50,6 +50,8 @@ export interface RuntimeContext {
   readonly scheduler: Scheduler;
   /** How far behind its floor the RTC may read and stay trusted. */
   readonly clockTolerance: Milliseconds;
+  /** Monotonic milliseconds (never jumps when the RTC is set): measures lockouts and clock jumps. */
+  readonly monotonic: () => number;
   /** Remember a credential's last use (kept in memory, flushed by the hub's periodic tick). */
   readonly noteCredentialUse: (credentialId: string, at: EpochMs) => void;
 }
@@ -94,8 +96,13 @@ export class LockRuntime {
   private doorState: DoorState;
   private tampered = false;
   private batteryLevel: BatteryLevel;
+  /** Persisted lockout counters (their `disabledUntil` is wall time, used to resume after a restart). */
   private lockouts: Record<LockoutInput, InputLockoutState>;
-  private clockDistrusted: string | null = null;
+  /** The authoritative lockout deadlines, on the monotonic clock: setting the RTC cannot shorten them. */
+  private monoLockedUntil: Record<LockoutInput, number> = { keypad: 0, reader: 0, fingerprint: 0 };
+  /** The last trusted RTC reading and the monotonic time it was taken at. */
+  private clockAnchor: { rtc: EpochMs; mono: number } | null = null;
+  private clockDistrusted: ClockDistrust | null = null;
   private moving: Promise<BoltPosition> | null = null;
   private cancelRelock: (() => void) | null = null;
   private relockWhenClosed = false;
@@ -118,6 +125,13 @@ export class LockRuntime {
       reader: saved?.get("reader") ?? INITIAL_LOCKOUT,
       fingerprint: saved?.get("fingerprint") ?? INITIAL_LOCKOUT,
     };
+    // Resume persisted lockouts on the monotonic clock with what remained (a restart never shortens one).
+    const start = this.readClockQuiet();
+    for (const input of Object.values(LockoutInput)) {
+      const until = this.lockouts[input].disabledUntil;
+      if (until !== null && until > start.now)
+        this.monoLockedUntil[input] = ctx.monotonic() + (until - start.now);
+    }
     hw.keypad.onEntry((digits) => this.onKeypad(digits));
     hw.reader.onUid((uid) => this.onUid(uid));
     hw.reader.onWiegand((frame) => this.onWiegand(frame));
@@ -140,6 +154,7 @@ export class LockRuntime {
   updateRecord(l: LockRecord): void {
     const wasPassage = this.lockRecord.operatingMode === OperatingMode.Passage;
     this.lockRecord = l;
+    if (l.operatingMode === OperatingMode.Passage) this.disarmRelock();
     if (l.operatingMode === OperatingMode.Passage && this.lockState !== LockState.Unlocked) {
       void this.drive("unlocked", OperationSource.Remote, null);
     } else if (wasPassage && l.operatingMode !== OperatingMode.Passage) {
@@ -150,7 +165,7 @@ export class LockRuntime {
   /** Stop timers (hub shutdown). */
   stop(): void {
     this.stopped = true;
-    this.cancelRelock?.();
+    this.disarmRelock();
     this.cancelAjar?.();
   }
 
@@ -160,15 +175,33 @@ export class LockRuntime {
     return `clock.floor.${this.id}`;
   }
 
-  /** Read the RTC against the persisted floor; audits the transition to "untrusted" once. */
+  private readFloor(): EpochMs {
+    return EpochMs(Number(this.ctx.store.getMeta(this.floorKey()) ?? 0));
+  }
+
+  /** Read the RTC against the floor and the monotonic estimate, without auditing (status, housekeeping). */
+  private readClockQuiet(): ClockReading {
+    const mono = this.ctx.monotonic();
+    const expected = this.clockAnchor ? EpochMs(this.clockAnchor.rtc + (mono - this.clockAnchor.mono)) : null;
+    const reading = observeClock(
+      this.hw.rtc.now(),
+      this.hw.rtc.powerLost(),
+      this.readFloor(),
+      this.ctx.clockTolerance,
+      expected,
+    );
+    if (reading.trusted) this.clockAnchor = { rtc: reading.now, mono };
+    return reading;
+  }
+
+  /** Read the clock for a decision; audits the transition to "untrusted" once. */
   readClock(): ClockReading {
-    const floor = EpochMs(Number(this.ctx.store.getMeta(this.floorKey()) ?? 0));
-    const reading = observeClock(this.hw.rtc.now(), this.hw.rtc.powerLost(), floor, this.ctx.clockTolerance);
+    const reading = this.readClockQuiet();
     if (!reading.trusted && this.clockDistrusted !== reading.distrust) {
       this.clockDistrusted = reading.distrust;
       this.emit(
         AuditKind.ClockUntrusted,
-        { reason: reading.distrust, rtc: this.hw.rtc.now(), floor },
+        { reason: reading.distrust, rtc: this.hw.rtc.now(), floor: this.readFloor() },
         reading,
       );
     } else if (reading.trusted) {
@@ -179,7 +212,7 @@ export class LockRuntime {
 
   /** Persist the time floor from a trusted RTC reading (called by the hub's periodic tick and at shutdown). */
   persistFloor(): void {
-    const r = this.readClock();
+    const r = this.readClockQuiet();
     if (r.trusted) this.ctx.store.setMeta(this.floorKey(), String(r.floor));
   }
 
@@ -190,7 +223,7 @@ export class LockRuntime {
    */
   setClock(t: EpochMs, actorUserId: string, force = false): void {
     const before = this.hw.rtc.now();
-    const floor = EpochMs(Number(this.ctx.store.getMeta(this.floorKey()) ?? 0));
+    const floor = this.readFloor();
     const backwards = t + this.ctx.clockTolerance < floor;
     if (backwards && !force) {
       throw new LatchkeyError(
@@ -200,6 +233,7 @@ export class LockRuntime {
     }
     this.hw.rtc.set(t);
     this.clockDistrusted = null;
+    this.clockAnchor = { rtc: t, mono: this.ctx.monotonic() };
     const newFloor = backwards ? t : (Math.max(floor, t) as EpochMs);
     this.ctx.audit.commit(
       [
@@ -295,7 +329,7 @@ export class LockRuntime {
       if (this.lockRecord.operatingMode === OperatingMode.Privacy) this.leavePrivacy("manual");
       this.armRelock();
     } else {
-      this.cancelRelock?.();
+      this.disarmRelock();
     }
   }
 
@@ -317,7 +351,7 @@ export class LockRuntime {
 
   private onDoor(open: boolean): void {
     if (open) {
-      const forced = this.lockState === LockState.Locked || this.lockState === LockState.Locking;
+      const forced = this.lockState === LockState.Locked;
       this.doorState = forced ? "forced" : "open";
       this.emit(AuditKind.DoorState, { door: this.doorState });
       if (forced) this.emit(AuditKind.AlarmForcedOpen, {});
@@ -339,7 +373,10 @@ export class LockRuntime {
       this.emit(AuditKind.DoorState, { door: "closed" });
       if (this.relockWhenClosed) {
         this.relockWhenClosed = false;
-        void this.drive("locked", OperationSource.Auto, null);
+        const mode = this.lockRecord.operatingMode;
+        if (!this.stopped && mode !== OperatingMode.Passage && this.lockState === LockState.Unlocked) {
+          void this.drive("locked", OperationSource.Auto, null);
+        }
       }
     }
   }
@@ -359,9 +396,19 @@ export class LockRuntime {
       lockState: this.lockState,
       battery: this.batteryLevel,
       clockTrusted: reading.trusted,
-      lockouts: this.lockouts,
+      lockouts: this.effectiveLockouts(reading.now),
       index: this.ctx.index(),
     };
+  }
+
+  /** Lockout state as decide() should see it: disabled exactly while the monotonic deadline runs. */
+  private effectiveLockouts(now: EpochMs): Record<LockoutInput, InputLockoutState> {
+    const mono = this.ctx.monotonic();
+    const view = (input: LockoutInput): InputLockoutState => {
+      const left = this.monoLockedUntil[input] - mono;
+      return { ...this.lockouts[input], disabledUntil: left > 0 ? EpochMs(now + left) : null };
+    };
+    return { keypad: view("keypad"), reader: view("reader"), fingerprint: view("fingerprint") };
   }
 
   private policy(): LockoutPolicy {
@@ -391,6 +438,7 @@ export class LockRuntime {
     if (decision.credentialId) base.credentialId = decision.credentialId;
 
     let nextLockout: InputLockoutState | null = null;
+    let lockoutPeriod = 0;
     if (decision.outcome === "grant") {
       events.push({ at: now, lockId: this.id, kind: AuditKind.AccessGranted, data: base });
       if (decision.duress) {
@@ -415,6 +463,7 @@ export class LockRuntime {
       if (input && decision.countsAsWrongEntry) {
         const { next, lockedOutUntil } = recordFailure(this.lockouts[input], this.policy(), now);
         nextLockout = next;
+        if (lockedOutUntil !== null) lockoutPeriod = lockedOutUntil - now;
         if (lockedOutUntil !== null) {
           events.push({
             at: now,
@@ -448,6 +497,7 @@ export class LockRuntime {
     });
     // Durable: now update memory and move the bolt.
     if (input && nextLockout) this.lockouts = { ...this.lockouts, [input]: nextLockout };
+    if (input && lockoutPeriod > 0) this.monoLockedUntil[input] = this.ctx.monotonic() + lockoutPeriod;
     for (const u of changedUsers) index.users.set(u.id, u);
     if (decision.outcome === "grant" && decision.credentialId)
       this.ctx.noteCredentialUse(decision.credentialId, now);
@@ -465,23 +515,31 @@ export class LockRuntime {
 
   // ------------------------------------------------------------------ the bolt
 
-  /** Drive the bolt to `target`, auditing the state change. Concurrent calls share one drive. */
-  async drive(target: "locked" | "unlocked", source: string, userId: string | null): Promise<BoltPosition> {
-    if (this.moving) {
-      const r = await this.moving;
-      if (r === target) return r;
-    }
+  /**
+   * Drive the bolt to `target`, auditing the state change. Drives never overlap: a caller waits for
+   * the motor to stop, then re-checks where the bolt is before starting its own drive.
+   */
+  async drive(
+    target: "locked" | "unlocked",
+    source: OperationSource,
+    userId: string | null,
+  ): Promise<BoltPosition> {
+    while (this.moving) await this.moving;
     if (this.lockState === target) {
       if (target === "unlocked") this.armRelock();
       return target;
     }
     const from = this.lockState;
     this.lockState = target === "unlocked" ? LockState.Unlocking : LockState.Locking;
-    this.cancelRelock?.();
-    this.cancelRelock = null;
-    this.moving = this.hw.actuator.drive(target);
-    const result = await this.moving;
-    this.moving = null;
+    this.disarmRelock();
+    const motion = this.hw.actuator.drive(target);
+    this.moving = motion;
+    let result: BoltPosition;
+    try {
+      result = await motion;
+    } finally {
+      if (this.moving === motion) this.moving = null;
+    }
     this.hw.battery.onOperation?.();
     if (result === "jammed") {
       this.lockState = LockState.Jammed;
@@ -497,9 +555,15 @@ export class LockRuntime {
     return result;
   }
 
-  private armRelock(): void {
+  /** Cancel any pending auto-relock, including one waiting for the door to close. */
+  private disarmRelock(): void {
     this.cancelRelock?.();
     this.cancelRelock = null;
+    this.relockWhenClosed = false;
+  }
+
+  private armRelock(): void {
+    this.disarmRelock();
     const t = this.lockRecord.settings.autoRelockTime;
     if (t <= 0 || this.lockRecord.operatingMode === OperatingMode.Passage || this.stopped) return;
     this.cancelRelock = this.ctx.scheduler.setTimer(secondsToMs(t), () => {
@@ -540,7 +604,7 @@ export class LockRuntime {
   // ------------------------------------------------------------------ status
 
   status(): LockStatus {
-    const reading = this.readClock();
+    const reading = this.readClockQuiet();
     const b = this.hw.battery.read();
     return {
       lockId: this.id,
@@ -556,7 +620,7 @@ export class LockRuntime {
         trusted: reading.trusted,
         distrust: reading.distrust,
       },
-      lockouts: this.lockouts,
+      lockouts: this.effectiveLockouts(reading.now),
       autoRelockTime: this.lockRecord.settings.autoRelockTime,
     };
   }
@@ -564,10 +628,5 @@ export class LockRuntime {
   private emit(kind: AuditKind, data: Record<string, JsonValue>, reading?: ClockReading): void {
     const at = (reading ?? this.readClockQuiet()).now;
     this.ctx.audit.commit([{ at, lockId: this.id, kind, data }]);
-  }
-
-  private readClockQuiet(): ClockReading {
-    const floor = EpochMs(Number(this.ctx.store.getMeta(this.floorKey()) ?? 0));
-    return observeClock(this.hw.rtc.now(), this.hw.rtc.powerLost(), floor, this.ctx.clockTolerance);
   }
 }

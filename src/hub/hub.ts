@@ -72,6 +72,8 @@ export interface HubOptions {
   readonly maxAuditEvents?: number;
   /** Simulated motor travel time (ms). */
   readonly motorTime?: Milliseconds;
+  /** Monotonic milliseconds (lockout periods, clock-jump detection). Default performance.now. */
+  readonly monotonic?: () => number;
   /** Called when the audit log cannot be made durable. Default: print and exit(70). */
   readonly onFatal?: (e: LatchkeyError) => void;
 }
@@ -242,6 +244,7 @@ export class Hub {
         index: () => this.index,
         scheduler: this.o.scheduler,
         clockTolerance: this.o.clockTolerance ?? Milliseconds(120_000),
+        monotonic: this.o.monotonic ?? (() => performance.now()),
         noteCredentialUse: (id, at) => this.lastUsed.set(id, at),
       },
       sim.snapshot().bolt,

@@ -84,6 +84,52 @@ describe("the front door, simulated", () => {
     expect(await settle(h, sim().enterPin("480613"), 10)).toBe("locked_out");
   });
 
+  it("setting the clock forward neither ends a lockout nor is trusted", async () => {
+    addBob();
+    for (let i = 0; i < 5; i++) await settle(h, sim().enterPin(`11223${i}`), 10);
+    sim().setRtc(EpochMs(h.clock.now() + 3_600_000));
+    expect(await settle(h, sim().enterPin("480613"), 10)).toBe("locked_out");
+    expect(h.hub.status("front-door").clock).toMatchObject({ trusted: false, distrust: "jumpedForward" });
+    // The lockout still ends on time, measured on the monotonic clock.
+    await h.clock.advance(60_000);
+    expect(await settle(h, sim().enterPin("480613"))).toBe("granted");
+  });
+
+  it("a lockout ends on time even while the clock is untrusted", async () => {
+    addBob();
+    for (let i = 0; i < 5; i++) await settle(h, sim().enterPin(`11223${i}`), 10);
+    sim().cutRtcPower();
+    await h.clock.advance(59_000);
+    expect(await settle(h, sim().enterPin("480613"), 10)).toBe("locked_out");
+    await h.clock.advance(2_000);
+    expect(await settle(h, sim().enterPin("480613"))).toBe("granted");
+  });
+
+  it("never runs two motor drives at once, and the recorded states form one chain", async () => {
+    addBob();
+    const lock = h.hub.lock("front-door");
+    const a = lock.remoteUnlock(h.owner.userId);
+    const b = lock.remoteLock(h.owner.userId);
+    const c = lock.remoteLock(h.owner.userId);
+    const d = sim().enterPin("480613");
+    await h.clock.advance(5_000);
+    await Promise.all([a, b, c, d]);
+    const states = h.hub.store.query({ limit: 50, kinds: ["lock.state"] });
+    for (let i = 1; i < states.length; i++) expect(states[i]!.data.from).toBe(states[i - 1]!.data.to);
+    expect(states[0]!.data.from).toBe("locked");
+  });
+
+  it("a relock waiting for the door is cancelled by passage mode", async () => {
+    addBob();
+    await settle(h, sim().enterPin("480613"));
+    sim().openDoor();
+    await h.clock.advance(31_000); // relock is now waiting for the door to close
+    h.hub.setOperatingMode(h.owner, "front-door", "passage");
+    sim().closeDoor();
+    await h.clock.advance(5_000);
+    expect(h.hub.status("front-door").lockState).toBe("unlocked");
+  });
+
   it("opens for an ISO 14443 card and a Wiegand card; a bad-parity frame is logged and never matched", async () => {
     const bob = addBob();
     h.hub.addCard(h.owner, bob.id, { cardId: "h10301:123:45678" });

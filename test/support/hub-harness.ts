@@ -28,6 +28,7 @@ export function makeHub(opts: Partial<Omit<HubOptions, "dataDir" | "clock" | "sc
       dataDir: openDataDir(dir),
       clock,
       scheduler: clock,
+      monotonic: () => clock.now(),
       timeZone: "Europe/Berlin",
       motorTime: Milliseconds(300),
       onFatal: (e) => fatal.push(e),
