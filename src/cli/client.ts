@@ -58,7 +58,7 @@ export async function call<T = unknown>(
     });
   } catch {
     throw new LatchkeyError(
-      "LK_INVALID_INPUT",
+      "LK_HUB_UNREACHABLE",
       `cannot reach the hub at ${resolveUrl(o)}: is it running (npm start)? Use --url to point elsewhere`,
     );
   }

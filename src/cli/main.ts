@@ -240,12 +240,12 @@ program
   .description("manage PINs")
   .command("set")
   .argument("<user>", "user id or name")
-  .option("--pin <digits>", "the PIN (default: read from standard input)")
   .option("--duress", "a duress PIN: opens and raises a silent alarm")
   .option("--replace", "replace the user's existing PIN")
   .option("--locks <ids>", '"all" or comma-separated lock ids')
-  .action(async (ref: string, o: { pin?: string; duress?: boolean; replace?: boolean; locks?: string }) => {
-    const pin = o.pin ?? readFileSync(0, "utf8").trim();
+  .action(async (ref: string, o: { duress?: boolean; replace?: boolean; locks?: string }) => {
+    // Read from standard input only: a PIN on the command line would land in shell history and `ps`.
+    const pin = readFileSync(0, "utf8").trim();
     const u = await findUser(ref);
     const c = await call<{ id: string }>(opts(), "POST", `/api/v1/users/${u.id}/pin`, {
       pin,

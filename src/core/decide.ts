@@ -292,7 +292,11 @@ export function decide(state: DecisionState, attempt: Attempt, now: EpochMs): De
       user.expiringTimeout === null ||
       now >= addMs(user.firstUsedAt, secondsToMs(user.expiringTimeout))
     ) {
-      return deny(DenyReason.Expired, user, credential);
+      // Past its timeout the user is disabled for good (Matter ExpiringUser), so it shows as such.
+      return {
+        ...deny(DenyReason.Expired, user, credential),
+        effects: [{ kind: "disableUser", userId: user.id }],
+      };
     }
   }
 

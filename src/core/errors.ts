@@ -86,6 +86,11 @@ export const ErrorCodes = {
     http: 503,
     doc: "The audit log could not be made durable (write or fsync failed). Fatal: the hub stops.",
   },
+  LK_HUB_UNREACHABLE: {
+    fault: "platform",
+    http: 503,
+    doc: "The CLI could not reach the hub's API (not running, wrong --url).",
+  },
   LK_STORE_FAILED: { fault: "platform", http: 500, doc: "The local database failed." },
   // --- audit verification ---
   LK_AUDIT_CHAIN_BROKEN: {

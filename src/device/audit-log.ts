@@ -62,6 +62,10 @@ export class AuditLog {
    * Returns the committed events. On a storage failure calls `onFatal` and rethrows LK_AUDIT_NOT_DURABLE.
    */
   commit(events: readonly AuditEventInput[], alsoInTransaction?: () => void): AuditEvent[] {
+    if (this.o.store.inTransaction) {
+      // Listeners would hear of events an outer rollback could still undo.
+      throw new LatchkeyError("LK_INTERNAL", "audit commit inside another transaction");
+    }
     let committed: AuditEvent[];
     try {
       committed = this.o.store.transaction(() => {
@@ -87,7 +91,14 @@ export class AuditLog {
         });
       });
     }
-    for (const l of this.listeners) l(committed);
+    for (const l of this.listeners) {
+      try {
+        l(committed);
+      } catch (e) {
+        // A listener (live feed) must never undo what follows a durable commit (moving the bolt).
+        console.error("latchkey: audit listener failed:", e);
+      }
+    }
     return committed;
   }
 

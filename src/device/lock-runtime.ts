@@ -14,7 +14,14 @@ import { normalizeUid, wiegandCardId } from "../core/credentials/card-id.ts";
 import { pinDigest } from "../core/credentials/pin-policy.ts";
 import { decodeWiegand } from "../core/credentials/wiegand.ts";
 import type { CryptoPort } from "../core/crypto.ts";
-import { type Attempt, type Decision, type DecisionState, decide, lockoutInputOf } from "../core/decide.ts";
+import {
+  type Attempt,
+  type Decision,
+  type DecisionState,
+  DenyReason,
+  decide,
+  lockoutInputOf,
+} from "../core/decide.ts";
 import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import {
   INITIAL_LOCKOUT,
@@ -299,18 +306,33 @@ export class LockRuntime {
     return this.attempt({ source: "remote", userId });
   }
 
-  /** A remote lock command. Locking is refused only in Privacy and NoRemoteLockUnlock modes. */
-  async remoteLock(userId: string): Promise<BoltPosition | "refused"> {
+  /**
+   * A remote lock command (Matter § 5.2.10.1 LockDoor). Refused in Privacy and NoRemoteLockUnlock;
+   * allowed in Passage ("closed at will"). The caller is authorised by decide() like an unlock — same
+   * user, scope and schedule rules — but securing the door is never held back by the battery reserve,
+   * a jam (driving is how a jam is cleared) or the mode's unlock rules.
+   */
+  async remoteLock(userId: string): Promise<{ result: BoltPosition } | { refused: DenyReason }> {
+    const reading = this.readClock();
     const mode = this.lockRecord.operatingMode;
-    if (
-      mode === OperatingMode.Privacy ||
-      mode === OperatingMode.NoRemoteLockUnlock ||
-      mode === OperatingMode.Passage
-    ) {
-      this.emit(AuditKind.AccessDenied, { source: "remote", action: "lock", reason: "mode_forbids", userId });
-      return "refused";
+    let reason: DenyReason | null = null;
+    if (mode === OperatingMode.Privacy || mode === OperatingMode.NoRemoteLockUnlock)
+      reason = DenyReason.ModeForbids;
+    else {
+      const state = {
+        ...this.decisionState(reading),
+        operatingMode: OperatingMode.Normal,
+        lockState: LockState.Locked,
+        battery: BatteryLevel.Ok,
+      };
+      const d = decide(state, { source: "remote", userId }, reading.now);
+      if (d.outcome === "deny") reason = d.reason;
     }
-    return this.drive("locked", OperationSource.Remote, userId);
+    if (reason !== null) {
+      this.emit(AuditKind.AccessDenied, { source: "remote", action: "lock", reason, userId }, reading);
+      return { refused: reason };
+    }
+    return { result: await this.drive("locked", OperationSource.Remote, userId) };
   }
 
   private async onExitButton(): Promise<Feedback> {

@@ -276,9 +276,13 @@ export function createApi(hub: Hub): OpenAPIHono {
     },
     async ({ actor, params }) => {
       const r = await hub.remoteLock(actor, params.lockId);
-      if (r === "refused")
-        throw new LatchkeyError("LK_MODE_FORBIDS", "the lock's OperatingMode forbids remote locking");
-      return { result: r, status: hub.status(params.lockId) };
+      if ("refused" in r) {
+        if (r.refused === "mode_forbids") {
+          throw new LatchkeyError("LK_MODE_FORBIDS", "the lock's OperatingMode forbids remote locking");
+        }
+        throw new LatchkeyError("LK_FORBIDDEN", `lock refused: ${r.refused}`, { reason: r.refused });
+      }
+      return { result: r.result, status: hub.status(params.lockId) };
     },
   );
   route(
@@ -424,6 +428,30 @@ export function createApi(hub: Hub): OpenAPIHono {
     ({ actor, params, body }) => ({ token: hub.issueToken(actor, params.userId, body.label) }),
   );
 
+  route(
+    {
+      method: "get",
+      path: "/api/v1/users/{userId}/tokens",
+      summary: "List a user's API tokens (ids and labels only)",
+      tag: "users",
+      params: S.UserIdParam,
+    },
+    ({ actor, params }) => hub.tokens(actor, params.userId),
+  );
+  route(
+    {
+      method: "delete",
+      path: "/api/v1/tokens/{tokenId}",
+      summary: "Revoke an API token (its user or an owner)",
+      tag: "users",
+      params: S.TokenIdParam,
+    },
+    ({ actor, params }) => {
+      hub.revokeToken(actor, params.tokenId);
+      return { revoked: params.tokenId };
+    },
+  );
+
   // ---------------------------------------------------------------- audit
   route(
     {
@@ -507,7 +535,7 @@ export function createApi(hub: Hub): OpenAPIHono {
     path: `/api/v1/locks/{lockId}/simulator/${path}`,
     summary: `Simulator: ${summary}`,
     tag: "simulator",
-    role: Role.Admin,
+    role: Role.Owner,
     params: S.LockIdParam,
   });
   route(

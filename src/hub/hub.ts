@@ -165,8 +165,9 @@ export class Hub {
     if (this.store.getMeta("setup.code_hash")) return { setupCode: null, firstRun };
     const code = randomBase32((n) => this.crypto.randomBytes(n), 12);
     const pretty = `${code.slice(0, 4)}-${code.slice(4, 8)}-${code.slice(8, 12)}`;
-    this.store.setMeta("setup.code_hash", this.hashSecret(code));
+    // The file first: if it cannot be written, no hash is stored and the next start tries again.
     writeFileSync(setupCodeFile(this.o.dataDir.path), `${pretty}\n`, { mode: 0o600 });
+    this.store.setMeta("setup.code_hash", this.hashSecret(code));
     return { setupCode: pretty, firstRun };
   }
 
@@ -309,6 +310,12 @@ export class Hub {
   setOperatingMode(actor: Actor, lockId: string, mode: OperatingMode): LockRecord {
     this.requireRole(actor, Role.Admin);
     const rt = this.lock(lockId);
+    if (mode === OperatingMode.Privacy && rt.status().lockState !== "locked") {
+      throw new LatchkeyError(
+        "LK_MODE_FORBIDS",
+        "Privacy mode can only be set while the door is locked (Matter § 5.2.6.13)",
+      );
+    }
     const next = { ...rt.record, operatingMode: mode };
     this.adminCommit(actor, { action: "mode.set", lockId, mode }, () => this.store.updateLock(next), lockId);
     rt.updateRecord(next);
@@ -390,14 +397,46 @@ export class Hub {
     return token;
   }
 
-  /** Issue an API token for `userId` (owners/admins for others; anyone for themselves). Stored hashed. */
+  static readonly MAX_TOKENS_PER_USER = 20;
+
+  /**
+   * Issue an API token for `userId`: anyone for themselves, only an owner for someone else (a token
+   * acts as its user, so issuing one for another person is impersonation). Stored hashed; shown once.
+   * Throws LK_FORBIDDEN, LK_CONFLICT (too many tokens).
+   */
   issueToken(actor: Actor, userId: string, label: string): string {
-    if (actor.userId !== userId) this.requireManage(actor, this.user(userId));
+    this.user(userId);
+    if (actor.userId !== userId && actor.role !== Role.Owner) {
+      throw new LatchkeyError("LK_FORBIDDEN", "only an owner can issue a token for another user");
+    }
+    if (this.store.tokensOf(userId).length >= Hub.MAX_TOKENS_PER_USER) {
+      throw new LatchkeyError(
+        "LK_CONFLICT",
+        `a user can hold at most ${Hub.MAX_TOKENS_PER_USER} tokens: revoke one first`,
+      );
+    }
     let token = "";
     this.adminCommit(actor, { action: "token.issue", userId, label }, () => {
       token = this.issueTokenInTransaction(userId, label);
     });
     return token;
+  }
+
+  /** A user's tokens (ids and labels, never the secrets): themselves, or an owner. */
+  tokens(actor: Actor, userId: string): ApiTokenRecord[] {
+    this.user(userId);
+    if (actor.userId !== userId) this.requireRole(actor, Role.Owner);
+    return this.store.tokensOf(userId);
+  }
+
+  /** Revoke a token: its user, or an owner. Throws LK_NOT_FOUND / LK_FORBIDDEN. */
+  revokeToken(actor: Actor, tokenId: string): void {
+    const rec = this.store.tokenById(tokenId);
+    if (!rec) throw new LatchkeyError("LK_NOT_FOUND", `no token ${tokenId}`);
+    if (actor.userId !== rec.userId) this.requireRole(actor, Role.Owner);
+    this.adminCommit(actor, { action: "token.revoke", userId: rec.userId, tokenId }, () =>
+      this.store.deleteToken(tokenId),
+    );
   }
 
   /** Resolve a bearer token. Throws LK_UNAUTHENTICATED. */
@@ -471,9 +510,17 @@ export class Hub {
     return u;
   }
 
+  /** Programming users share the owners' door privileges (Vacation keypad, battery reserve): owners only. */
+  private requireTypeAllowed(actor: Actor, userType: UserType | undefined): void {
+    if (userType === UserType.Programming && actor.role !== Role.Owner) {
+      throw new LatchkeyError("LK_FORBIDDEN", "only an owner can make a programming user");
+    }
+  }
+
   addUser(actor: Actor, input: NewUser): User {
     const user = this.newUserRecord(input);
     this.requireManage(actor, user);
+    this.requireTypeAllowed(actor, user.userType);
     this.adminCommit(
       actor,
       { action: "user.add", userId: user.id, name: user.name, role: user.role, userType: user.userType },
@@ -487,6 +534,10 @@ export class Hub {
     const cur = this.user(id);
     this.requireManage(actor, cur);
     if (patch.role) this.requireManage(actor, { role: patch.role });
+    this.requireTypeAllowed(
+      actor,
+      patch.userType ?? (cur.userType === UserType.Programming ? cur.userType : undefined),
+    );
     const merged = this.newUserRecord({
       name: patch.name ?? cur.name,
       role: patch.role ?? cur.role,
@@ -799,7 +850,7 @@ export class Hub {
     return this.lock(lockId).remoteUnlock(actor.userId);
   }
 
-  async remoteLock(actor: Actor, lockId: string): Promise<string> {
+  remoteLock(actor: Actor, lockId: string): ReturnType<LockRuntime["remoteLock"]> {
     return this.lock(lockId).remoteLock(actor.userId);
   }
 

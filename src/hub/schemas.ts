@@ -27,6 +27,14 @@ export const CredentialIdParam = z.object({
     .openapi({ param: { name: "credentialId", in: "path" } }),
 });
 
+export const TokenIdParam = z.object({
+  tokenId: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "tokenId", in: "path" } }),
+});
+
 export const WeekDayScheduleSchema = z
   .object({
     daysMask: z

@@ -275,6 +275,24 @@ describe("decide(): one row per outcome", () => {
     expect(d).toMatchObject({ outcome: "grant", userId: "alice", duress: true });
   });
 
+  it("an expiring user past its timeout is denied and disabled for good", () => {
+    const st = base([
+      alice,
+      user({
+        id: "bob",
+        userType: "expiringDisposable",
+        expiringTimeout: 60 as never,
+        firstUsedAt: EpochMs(T0 - 61_000),
+      }),
+    ]);
+    const d = decide(st, keypad(D_BOB), T0);
+    expect(d).toMatchObject({
+      outcome: "deny",
+      reason: "expired",
+      effects: [{ kind: "disableUser", userId: "bob" }],
+    });
+  });
+
   it("a disposable user's first grant disables the user", () => {
     const d = decide(base([alice, user({ id: "bob", userType: "disposable" })]), keypad(D_BOB), T0);
     expect(d.outcome).toBe("grant");

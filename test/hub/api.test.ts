@@ -209,6 +209,54 @@ describe("hub API", () => {
     ).toBe(200);
   });
 
+  it("keeps tokens personal: self or owner issues, lists without secrets, revokes", async () => {
+    const ada = (await api("POST", "/api/v1/users", { name: "Ada Admin", role: "admin" })).json.data;
+    const adaToken = (await api("POST", `/api/v1/users/${ada.id}/tokens`, { label: "laptop" })).json.data
+      .token;
+    const max = (await api("POST", "/api/v1/users", { name: "Max" })).json.data;
+    // An admin cannot mint a token for someone else (that would be acting as them).
+    expect(
+      (await api("POST", `/api/v1/users/${max.id}/tokens`, { label: "x" }, adaToken)).json.error?.code,
+    ).toBe("LK_FORBIDDEN");
+    // An admin cannot create a programming user (owner-level door privileges).
+    expect(
+      (await api("POST", "/api/v1/users", { name: "P", userType: "programming" }, adaToken)).json.error?.code,
+    ).toBe("LK_FORBIDDEN");
+    // Simulated hardware is the owner's alone.
+    expect(
+      (await api("POST", "/api/v1/locks/front-door/simulator/fingerprint", { slot: 1 }, adaToken)).status,
+    ).toBe(403);
+    // Ada can mint herself a second token, list them (no secrets) and revoke one.
+    const second = (await api("POST", `/api/v1/users/${ada.id}/tokens`, { label: "phone" }, adaToken)).json
+      .data.token;
+    const list = (await api("GET", `/api/v1/users/${ada.id}/tokens`, undefined, adaToken)).json.data as {
+      id: string;
+      label: string;
+    }[];
+    expect(list.map((t) => t.label)).toEqual(["laptop", "phone"]);
+    expect(JSON.stringify(list)).not.toMatch(/lk_[0-9a-f]{48}|hash/);
+    const phone = list.find((t) => t.label === "phone")!;
+    expect((await api("DELETE", `/api/v1/tokens/${phone.id}`, undefined, adaToken)).status).toBe(200);
+    expect((await api("GET", "/api/v1/me", undefined, second)).json.error?.code).toBe("LK_UNAUTHENTICATED");
+    expect((await api("GET", "/api/v1/me", undefined, adaToken)).status).toBe(200);
+  });
+
+  it("authorises remote lock like unlock, and allows Privacy only while locked", async () => {
+    const g = (await api("POST", "/api/v1/users", { name: "Guest", role: "guest" })).json.data;
+    const gt = (await api("POST", `/api/v1/users/${g.id}/tokens`, { label: "g" })).json.data.token;
+    const lock = await api("POST", "/api/v1/locks/front-door/lock", undefined, gt);
+    expect(lock.json.error?.code).toBe("LK_FORBIDDEN");
+    expect(lock.json.error?.message).toContain("wrong_lock");
+    await api("POST", "/api/v1/locks/front-door/unlock");
+    expect((await api("PUT", "/api/v1/locks/front-door/mode", { mode: "privacy" })).json.error?.code).toBe(
+      "LK_MODE_FORBIDS",
+    );
+    expect((await api("POST", "/api/v1/locks/front-door/lock")).json.data.result).toBe("locked");
+    expect((await api("PUT", "/api/v1/locks/front-door/mode", { mode: "privacy" })).status).toBe(200);
+    expect((await api("POST", "/api/v1/locks/front-door/lock")).json.error?.code).toBe("LK_MODE_FORBIDS");
+    expect((await api("PUT", "/api/v1/locks/front-door/mode", { mode: "normal" })).status).toBe(200);
+  });
+
   it("never removes the last owner", async () => {
     const me = (await api("GET", "/api/v1/me")).json.data;
     expect((await api("DELETE", `/api/v1/users/${me.id}`)).json.error?.code).toBe("LK_CONFLICT");

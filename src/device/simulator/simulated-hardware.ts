@@ -6,6 +6,7 @@
  * feedback the lock gives (beep/LED).
  */
 import type { Clock } from "../../core/clock.ts";
+import { LatchkeyError } from "../../core/errors.ts";
 import { EpochMs, Milliseconds } from "../../core/units.ts";
 import type {
   Actuator,
@@ -62,7 +63,7 @@ export interface SimulatorOptions {
 type Handler<A extends unknown[], R> = ((...a: A) => R) | null;
 
 function noHandler(): never {
-  throw new Error("simulator input has no runtime attached");
+  throw new LatchkeyError("LK_INTERNAL", "simulator input has no runtime attached");
 }
 
 export class SimulatedLockHardware implements LockHardware {

@@ -122,6 +122,15 @@ function matchKeyOf(c: Credential): string {
   }
 }
 
+function tokenFromRow(r: Row): ApiTokenRecord {
+  return {
+    id: r.id as string,
+    userId: r.user_id as string,
+    label: r.label as string,
+    createdAt: EpochMs(r.created_at as number),
+  };
+}
+
 function eventFromRow(r: Row): AuditEvent {
   return {
     seq: r.seq as number,
@@ -192,9 +201,23 @@ export class SqliteEdgeStore implements AuditStore {
     this.headCache = this.readHead();
   }
 
-  /** Run `fn` in one transaction (nested calls join the outer one). */
+  /**
+   * Run `fn` in one transaction (nested calls join the outer one as a savepoint). If the outermost
+   * transaction fails, the cached chain head is re-read so it never points at a rolled-back event.
+   */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    if (this.db.inTransaction) return this.db.transaction(fn)();
+    try {
+      return this.db.transaction(fn)();
+    } catch (e) {
+      this.reloadHead();
+      throw e;
+    }
+  }
+
+  /** True while a transaction is open on this connection. */
+  get inTransaction(): boolean {
+    return this.db.inTransaction;
   }
 
   close(): void {
@@ -215,11 +238,9 @@ export class SqliteEdgeStore implements AuditStore {
   }
 
   append(inputs: readonly AuditEventInput[]): AuditEvent[] {
-    const before = this.headCache;
     try {
       return this.transaction(() => this.appendInTransaction(inputs));
     } catch (e) {
-      this.headCache = before;
       if (isLatchkeyError(e)) throw e;
       throw new LatchkeyError("LK_AUDIT_NOT_DURABLE", `audit append failed: ${(e as Error).message}`);
     }
@@ -521,6 +542,21 @@ export class SqliteEdgeStore implements AuditStore {
     this.db
       .prepare("INSERT INTO api_tokens (id, token_hash, user_id, label, created_at) VALUES (?, ?, ?, ?, ?)")
       .run(t.id, tokenHash, t.userId, t.label, t.createdAt);
+  }
+
+  tokensOf(userId: string): ApiTokenRecord[] {
+    return (
+      this.db.prepare("SELECT * FROM api_tokens WHERE user_id = ? ORDER BY created_at").all(userId) as Row[]
+    ).map(tokenFromRow);
+  }
+
+  tokenById(id: string): ApiTokenRecord | null {
+    const r = this.db.prepare("SELECT * FROM api_tokens WHERE id = ?").get(id) as Row | undefined;
+    return r ? tokenFromRow(r) : null;
+  }
+
+  deleteToken(id: string): void {
+    this.db.prepare("DELETE FROM api_tokens WHERE id = ?").run(id);
   }
 
   tokenByHash(tokenHash: string): ApiTokenRecord | null {
