@@ -169,6 +169,18 @@ export class LockRuntime {
     }
   }
 
+  /**
+   * Power-up: pick up where the door was. An unlocked bolt gets its AutoRelockTime again (a restart
+   * must never leave a door open for good); Passage mode drives the bolt open.
+   */
+  resume(): void {
+    if (this.lockRecord.operatingMode === OperatingMode.Passage) {
+      if (this.lockState !== LockState.Unlocked) void this.drive("unlocked", OperationSource.Auto, null);
+    } else if (this.lockState === LockState.Unlocked) {
+      this.armRelock();
+    }
+  }
+
   /** Stop timers (hub shutdown). */
   stop(): void {
     this.stopped = true;

@@ -18,7 +18,7 @@ import { normalizeUid, parseCardId } from "../core/credentials/card-id.ts";
 import { assertPinAcceptable, effectiveMinLength, pinDigest } from "../core/credentials/pin-policy.ts";
 import { type CryptoPort, timingSafeEqualHex, toHex, utf8 } from "../core/crypto.ts";
 import { LatchkeyError } from "../core/errors.ts";
-import { newId, normalizeCode, randomBase32 } from "../core/ids.ts";
+import { assertDisplayName, newId, normalizeCode, randomBase32 } from "../core/ids.ts";
 import {
   type Credential,
   inScope,
@@ -171,6 +171,13 @@ export class Hub {
     return { setupCode: pretty, firstRun };
   }
 
+  /** Forget an unclaimed setup code that was never shown (the first start failed); the next start makes a new one. */
+  discardSetupCode(): void {
+    if (this.isClaimed()) return;
+    this.store.deleteMeta("setup.code_hash");
+    rmSync(setupCodeFile(this.o.dataDir.path), { force: true });
+  }
+
   /** Start background duties: power-up events and periodic clock-floor persistence. */
   start(): void {
     for (const rt of this.runtimes.values()) {
@@ -181,6 +188,7 @@ export class Hub {
         kind: AuditKind.PowerUp,
         data: { lockState: rt.status().lockState },
       });
+      rt.resume();
     }
     const tick = () => {
       if (this.closed) return;
@@ -256,6 +264,8 @@ export class Hub {
   }
 
   private createLock(id: string, name: string, timeZone: string, actor: Actor | null): LockRecord {
+    assertTimeZone(timeZone);
+    assertDisplayName(name, "lock name");
     const rec: LockRecord = {
       id,
       name,
@@ -332,6 +342,7 @@ export class Hub {
     const rt = this.lock(lockId);
     if (patch.timeZone !== undefined) assertTimeZone(patch.timeZone);
     const { name, timeZone, ...settings } = patch;
+    if (name !== undefined) assertDisplayName(name, "lock name");
     const next: LockRecord = {
       ...rt.record,
       name: name ?? rt.record.name,
@@ -471,8 +482,7 @@ export class Hub {
 
   private newUserRecord(input: NewUser): User {
     const name = input.name.trim();
-    if (name.length < 1 || name.length > 100)
-      throw new LatchkeyError("LK_INVALID_INPUT", "name must be 1–100 characters");
+    assertDisplayName(name, "name");
     const userType = input.userType ?? UserType.Unrestricted;
     const weekDaySchedules = input.weekDaySchedules ?? [];
     const yearDaySchedules = input.yearDaySchedules ?? [];
@@ -517,8 +527,17 @@ export class Hub {
     }
   }
 
+  /** Users are found by name at the CLI and in the console: a name is unique per hub (case-insensitive). */
+  private assertNameFree(name: string, exceptId: string | null): void {
+    const lower = name.toLowerCase();
+    if (this.users().some((u) => u.id !== exceptId && u.name.toLowerCase() === lower)) {
+      throw new LatchkeyError("LK_CONFLICT", "another user already has this name: add a surname or initial");
+    }
+  }
+
   addUser(actor: Actor, input: NewUser): User {
     const user = this.newUserRecord(input);
+    this.assertNameFree(user.name, null);
     this.requireManage(actor, user);
     this.requireTypeAllowed(actor, user.userType);
     this.adminCommit(
@@ -553,6 +572,7 @@ export class Hub {
       firstUsedAt: cur.firstUsedAt,
       userStatus: patch.userStatus ?? cur.userStatus,
     };
+    if (patch.name !== undefined) this.assertNameFree(next.name, cur.id);
     if (cur.role === Role.Owner && next.role !== Role.Owner) this.assertAnotherOwner(cur.id);
     if (cur.role === Role.Owner && next.userStatus !== UserStatus.OccupiedEnabled)
       this.assertAnotherOwner(cur.id);
@@ -662,15 +682,17 @@ export class Hub {
     );
     assertPinAcceptable(pin, minLength);
     const digest = pinDigest(this.crypto, this.o.dataDir.pinSecret, pin);
-    const replaced = opts.replace
-      ? all.filter(
-          (c) =>
-            c.type === "pin" &&
-            c.userId === userId &&
-            c.duress === duress &&
-            this.scopesOverlap(c.locks, scope),
-        )
-      : [];
+    // Setting a PIN replaces the user's PIN of the same kind (normal or duress) unless asked to add one.
+    const replaced =
+      (opts.replace ?? true)
+        ? all.filter(
+            (c) =>
+              c.type === "pin" &&
+              c.userId === userId &&
+              c.duress === duress &&
+              this.scopesOverlap(c.locks, scope),
+          )
+        : [];
     const clash = pinsOnScope.find(
       (c) => c.type === "pin" && c.pinDigest === digest && !replaced.includes(c),
     );

@@ -58,12 +58,20 @@ export async function startHub(opts: StartOptions): Promise<RunningHub> {
     release();
     throw e;
   }
-  const { setupCode } = hub.initialize();
-  hub.start();
+  let setupCode: string | null;
+  try {
+    setupCode = hub.initialize().setupCode;
+    hub.start();
+  } catch (e) {
+    hub.close();
+    release();
+    throw e;
+  }
   const app = createApi(hub);
   const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, () => resolve(s));
     s.once("error", (e: NodeJS.ErrnoException) => {
+      if (setupCode) hub.discardSetupCode(); // never shown: the next start prints a fresh one
       hub.close();
       release();
       reject(

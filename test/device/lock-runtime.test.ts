@@ -40,6 +40,34 @@ describe("the front door, simulated", () => {
     expect(states).toEqual(["unlocked/keypad", "locked/auto"]);
   });
 
+  it("re-arms AutoRelockTime after a restart with the door unlocked", async () => {
+    addBob();
+    await settle(h, sim().enterPin("480613"));
+    h.restart();
+    expect(h.hub.status("front-door").lockState).toBe("unlocked");
+    await h.clock.advance(31_000);
+    expect(h.hub.status("front-door").lockState).toBe("locked");
+  });
+
+  it("setting a PIN again replaces the old one unless asked to add", async () => {
+    const bob = addBob();
+    h.hub.setPin(h.owner, bob.id, "702918");
+    expect(await settle(h, sim().enterPin("480613"))).toBe("denied");
+    expect(await settle(h, sim().enterPin("702918"))).toBe("granted");
+    h.hub.setPin(h.owner, bob.id, "815372", { replace: false });
+    expect(h.hub.credentialsOf(bob.id).filter((c) => c.type === "pin")).toHaveLength(2);
+  });
+
+  it("refuses control characters and duplicate names", () => {
+    expect(() => h.hub.addUser(h.owner, { name: "Evil\u001b[31mRed" })).toThrow(/LK_INVALID_INPUT/);
+    expect(() => h.hub.addUser(h.owner, { name: "two\nlines" })).toThrow(/LK_INVALID_INPUT/);
+    h.hub.addUser(h.owner, { name: "Sam" });
+    expect(() => h.hub.addUser(h.owner, { name: "sam" })).toThrow(/LK_CONFLICT/);
+    expect(() => h.hub.addLock(h.owner, { id: "x", timeZone: "Mars/Olympus" })).toThrow(
+      /LK_SCHEDULE_INVALID/,
+    );
+  });
+
   it("refuses a wrong PIN with the same feedback as an unknown user, and never logs digits", async () => {
     addBob();
     expect(await settle(h, sim().enterPin("480614"))).toBe("denied");

@@ -298,3 +298,31 @@ describe("hub API", () => {
     expect(JSON.stringify(ex)).not.toMatch(/pinDigest|480613/);
   });
 });
+
+describe("first start", () => {
+  it("refuses an unknown time zone, and a setup code never shown is replaced at the next start", async () => {
+    const d2 = mkdtempSync(join(tmpdir(), "latchkey-api2-"));
+    try {
+      await expect(
+        startHub({ dataDir: d2, port: 0, host: "127.0.0.1", timeZone: "Mars/Olympus", print: () => {} }),
+      ).rejects.toThrow(/LK_SCHEDULE_INVALID/);
+      const busy = Number(new URL(running.url).port);
+      await expect(
+        startHub({ dataDir: d2, port: busy, host: "127.0.0.1", timeZone: "UTC", print: () => {} }),
+      ).rejects.toThrow(/already in use/);
+      const lines: string[] = [];
+      const again = await startHub({
+        dataDir: d2,
+        port: 0,
+        host: "127.0.0.1",
+        timeZone: "UTC",
+        print: (l) => lines.push(l),
+      });
+      expect(again.setupCode).not.toBeNull();
+      expect(lines.join("\n")).toContain(`Owner setup code (shown once): ${again.setupCode}`);
+      await again.close();
+    } finally {
+      rmSync(d2, { recursive: true, force: true });
+    }
+  });
+});
