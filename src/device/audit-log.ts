@@ -15,10 +15,10 @@ import {
 import type { Clock } from "../core/clock.ts";
 import type { CryptoPort } from "../core/crypto.ts";
 import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
-import type { SqliteEdgeStore } from "../store/sqlite/edge-store.ts";
+import type { TransactionalAuditStore } from "../store/edge-ports.ts";
 
 export interface AuditLogOptions {
-  readonly store: SqliteEdgeStore;
+  readonly store: TransactionalAuditStore;
   readonly crypto: CryptoPort;
   readonly clock: Clock;
   /** Identifies the signer in checkpoint messages (the hub's device id). */

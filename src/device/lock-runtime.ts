@@ -41,13 +41,14 @@ import {
   UserStatus,
 } from "../core/model.ts";
 import { EpochMs, type Milliseconds, secondsToMs } from "../core/units.ts";
-import type { LockRecord, SqliteEdgeStore } from "../store/sqlite/edge-store.ts";
+import type { RuntimeStateStore } from "../store/edge-ports.ts";
+import type { LockRecord } from "../store/sqlite/edge-store.ts";
 import type { AuditLog } from "./audit-log.ts";
 import type { BoltPosition, Feedback, LockHardware, Scheduler } from "./ports.ts";
 
 /** Shared hub services a runtime uses. */
 export interface RuntimeContext {
-  readonly store: SqliteEdgeStore;
+  readonly store: RuntimeStateStore;
   readonly audit: AuditLog;
   readonly crypto: CryptoPort;
   /** The device's PIN-hash secret (HMAC key). */
@@ -139,10 +140,11 @@ export class LockRuntime {
       if (until !== null && until > start.now)
         this.monoLockedUntil[input] = ctx.monotonic() + (until - start.now);
     }
-    hw.keypad.onEntry((digits) => this.onKeypad(digits));
-    hw.reader.onUid((uid) => this.onUid(uid));
-    hw.reader.onWiegand((frame) => this.onWiegand(frame));
-    hw.fingerprint.onMatch((slot) => this.onFinger(slot));
+    const feedback = (p: Promise<AttemptResult>) => p.then((r) => r.feedback);
+    hw.keypad.onEntry((digits) => feedback(this.keypadEntry(digits)));
+    hw.reader.onUid((uid) => feedback(this.cardTap(uid)));
+    hw.reader.onWiegand((frame) => feedback(this.wiegandFrame(frame)));
+    hw.fingerprint.onMatch((slot) => feedback(this.fingerMatch(slot)));
     hw.exitButton.onPress(() => this.onExitButton());
     hw.manual.onTurn((to) => this.onManual(to));
     hw.door.onChange((open) => this.onDoor(open));
@@ -269,48 +271,47 @@ export class LockRuntime {
 
   // ------------------------------------------------------------------ inputs
 
-  private feedbackOf(r: AttemptResult): Feedback {
-    return r.feedback;
+  /** Digits then '#' at the keypad. The digits are hashed at once and never stored or logged. */
+  async keypadEntry(digits: string): Promise<AttemptResult> {
+    if (!/^\d{1,16}$/.test(digits))
+      return this.attempt({ source: "keypad", pinDigest: "" }, { malformed: true });
+    return this.attempt({
+      source: "keypad",
+      pinDigest: pinDigest(this.ctx.crypto, this.ctx.pinSecret, digits),
+    });
   }
 
-  private async onKeypad(digits: string): Promise<Feedback> {
-    if (!/^\d{1,16}$/.test(digits)) {
-      return this.feedbackOf(await this.attempt({ source: "keypad", pinDigest: "" }, { malformed: true }));
-    }
-    const digest = pinDigest(this.ctx.crypto, this.ctx.pinSecret, digits);
-    return this.feedbackOf(await this.attempt({ source: "keypad", pinDigest: digest }));
-  }
-
-  private async onUid(uid: string): Promise<Feedback> {
+  /** An ISO 14443 card at the reader (UID as hex). A malformed UID is logged as a bad frame. */
+  async cardTap(uid: string): Promise<AttemptResult> {
     let cardId: string;
     try {
       cardId = normalizeUid(uid);
     } catch (e) {
-      this.badFrame("uid", isLatchkeyError(e) ? e.code : "LK_CARD_FORMAT");
-      return "denied";
+      return this.badFrame("uid", isLatchkeyError(e) ? e.code : "LK_CARD_FORMAT");
     }
-    return this.feedbackOf(await this.attempt({ source: "rfid", cardId }));
+    return this.attempt({ source: "rfid", cardId });
   }
 
-  private async onWiegand(frame: string): Promise<Feedback> {
+  /** A Wiegand frame from the reader. A bad length or parity is logged as a bad frame, never matched. */
+  async wiegandFrame(frame: string): Promise<AttemptResult> {
     let cardId: string;
     try {
       cardId = wiegandCardId(decodeWiegand(frame));
     } catch (e) {
-      this.badFrame("wiegand", isLatchkeyError(e) ? e.code : "LK_WIEGAND_FORMAT", frame.length);
-      return "denied";
+      return this.badFrame("wiegand", isLatchkeyError(e) ? e.code : "LK_WIEGAND_FORMAT", frame.length);
     }
-    return this.feedbackOf(await this.attempt({ source: "rfid", cardId }, { wiegandBits: frame.length }));
+    return this.attempt({ source: "rfid", cardId }, { wiegandBits: frame.length });
   }
 
-  private async onFinger(slot: number | null): Promise<Feedback> {
-    return this.feedbackOf(await this.attempt({ source: "biometric", slot: slot ?? -1 }));
+  /** The fingerprint sensor matched `slot` (null: no match). */
+  async fingerMatch(slot: number | null): Promise<AttemptResult> {
+    return this.attempt({ source: "biometric", slot: slot ?? -1 });
   }
 
-  private badFrame(kind: string, code: string, bits?: number): void {
+  private badFrame(kind: string, code: string, bits?: number): AttemptResult {
     const data: Record<string, JsonValue> = { input: kind, code };
     if (bits !== undefined) data.bits = bits;
-    this.emit(AuditKind.AlarmBadFrame, data);
+    return { feedback: "denied", decision: null, seq: this.emit(AuditKind.AlarmBadFrame, data) };
   }
 
   /** A remote unlock by an authenticated user (API, CLI). */
@@ -659,8 +660,9 @@ export class LockRuntime {
     };
   }
 
-  private emit(kind: AuditKind, data: Record<string, JsonValue>, reading?: ClockReading): void {
+  /** Append one event for this lock; returns its seq. */
+  private emit(kind: AuditKind, data: Record<string, JsonValue>, reading?: ClockReading): number {
     const at = (reading ?? this.readClockQuiet()).now;
-    this.ctx.audit.commit([{ at, lockId: this.id, kind, data }]);
+    return this.ctx.audit.commit([{ at, lockId: this.id, kind, data }])[0]?.seq ?? 0;
   }
 }

@@ -12,6 +12,7 @@ import { streamSSE } from "hono/streaming";
 import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import { Role } from "../core/model.ts";
 import { EpochMs } from "../core/units.ts";
+import type { AttemptResult } from "../device/lock-runtime.ts";
 import type { Actor, Hub } from "./hub.ts";
 import * as S from "./schemas.ts";
 
@@ -61,6 +62,11 @@ function errorResponse(c: Context, e: LatchkeyError) {
 }
 
 const MAX_BODY = 64 * 1024;
+
+/** What the simulated input reports: the lock's feedback and the seq of the audit event it wrote. */
+function attemptView(r: AttemptResult): { feedback: string; seq: number | null } {
+  return { feedback: r.feedback, seq: r.seq };
+}
 
 /** Build the API app for `hub`. */
 export function createApi(hub: Hub): OpenAPIHono {
@@ -541,19 +547,19 @@ export function createApi(hub: Hub): OpenAPIHono {
   route(
     { method: "post", ...sim("keypad", "type digits then # on the keypad"), body: S.SimKeypadBody },
     async ({ params, body }) => ({
-      feedback: await hub.simulator(params.lockId).enterPin(body.digits),
+      ...attemptView(await hub.lock(params.lockId).keypadEntry(body.digits)),
     }),
   );
   route(
     { method: "post", ...sim("card", "present an ISO 14443 card"), body: S.SimCardBody },
     async ({ params, body }) => ({
-      feedback: await hub.simulator(params.lockId).tapCard(body.uid),
+      ...attemptView(await hub.lock(params.lockId).cardTap(body.uid)),
     }),
   );
   route(
     { method: "post", ...sim("wiegand", "a Wiegand reader sends a frame"), body: S.SimWiegandBody },
     async ({ params, body }) => ({
-      feedback: await hub.simulator(params.lockId).sendWiegand(body.frame),
+      ...attemptView(await hub.lock(params.lockId).wiegandFrame(body.frame)),
     }),
   );
   route(
@@ -563,7 +569,7 @@ export function createApi(hub: Hub): OpenAPIHono {
       body: S.SimFingerBody,
     },
     async ({ params, body }) => ({
-      feedback: await hub.simulator(params.lockId).presentFinger(body.slot),
+      ...attemptView(await hub.lock(params.lockId).fingerMatch(body.slot)),
     }),
   );
   route(

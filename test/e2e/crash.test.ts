@@ -41,7 +41,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("crash safety (SIGKILL at random points)", () => {
-  it(`loses no acknowledged event over ${ROUNDS} kills`, async () => {
+  it(`loses no acknowledged grant or denial over ${ROUNDS} kills`, async () => {
     const acknowledged = new Map<number, string>();
     let totalAcked = 0;
     for (let round = 0; round < ROUNDS; round++) {
@@ -59,7 +59,16 @@ describe("crash safety (SIGKILL at random points)", () => {
                     { digits: `${n}${i}0${round}7`.padEnd(6, "3") },
                     stop.signal,
                   );
-            if (r.ok && typeof r.data.seq === "number") acknowledged.set(r.data.seq, "access.granted");
+            if (r.ok && typeof r.data.seq === "number") {
+              acknowledged.set(
+                r.data.seq,
+                n === 0
+                  ? "access.granted"
+                  : r.data.feedback === "locked_out" || r.data.feedback === "denied"
+                    ? "access.denied"
+                    : "access.granted",
+              );
+            }
           } catch {
             return;
           }
@@ -78,15 +87,18 @@ describe("crash safety (SIGKILL at random points)", () => {
     const v = verifyDataDir(dir);
     expect(v.problem).toBeNull();
     expect(v.ok).toBe(true);
-    // Every acknowledged grant is in the log with the same seq and kind.
+    // Every acknowledged attempt (grant or denial) is in the log with the same seq and kind.
     const { SqliteEdgeStore } = await import("../../src/store/sqlite/edge-store.ts");
     const { nodeCrypto } = await import("../../src/platform/node-crypto.ts");
     const store = new SqliteEdgeStore({ path: join(dir, "latchkey.db"), crypto: nodeCrypto });
     try {
       const bySeq = new Map([...store.iterate()].map((e) => [e.seq, e.kind]));
       for (const [seq, kind] of acknowledged) expect(bySeq.get(seq), `seq ${seq}`).toBe(kind);
+      const denials = [...acknowledged.values()].filter((k) => k === "access.denied").length;
+      const lockouts = [...bySeq.values()].filter((k) => k === "alarm.lockout").length;
+      expect(denials).toBeGreaterThan(0);
       console.log(
-        `crash test: ${ROUNDS} SIGKILLs, ${acknowledged.size} acknowledged grants all present, ${bySeq.size} events verified`,
+        `crash test: ${ROUNDS} SIGKILLs; ${acknowledged.size} acknowledged attempts (${denials} denials) all present; ${lockouts} lockout alarms; ${bySeq.size} events verified`,
       );
     } finally {
       store.close();

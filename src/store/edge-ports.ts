@@ -1,0 +1,31 @@
+/**
+ * What the lock runtime needs from storage, as ports. The SQLite edge store implements both; the
+ * device layer depends on these interfaces only.
+ */
+import type { AuditEvent, AuditEventInput } from "../core/audit/chain.ts";
+import type { InputLockoutState, LockoutInput } from "../core/lockout.ts";
+import type { User } from "../core/model.ts";
+import type { AuditStore } from "./audit-store.ts";
+import type { LockRecord } from "./sqlite/edge-store.ts";
+
+/** An audit store whose appends can share one durable transaction with other state changes. */
+export interface TransactionalAuditStore extends AuditStore {
+  /** Run `fn` atomically and durably; nested calls join the outer transaction. */
+  transaction<T>(fn: () => T): T;
+  /** Chain and append inside the current transaction. */
+  appendInTransaction(inputs: readonly AuditEventInput[]): AuditEvent[];
+  /** True while a transaction is open. */
+  readonly inTransaction: boolean;
+  /** Re-read the chain head from durable storage (after a failure). */
+  reloadHead(): void;
+}
+
+/** The lock runtime's own state: lockout counters, time floors, users touched by decisions, lock config. */
+export interface RuntimeStateStore {
+  lockouts(): Map<string, Map<LockoutInput, InputLockoutState>>;
+  setLockout(lockId: string, input: LockoutInput, s: InputLockoutState): void;
+  getMeta(key: string): string | null;
+  setMeta(key: string, value: string): void;
+  upsertUser(u: User): void;
+  updateLock(l: LockRecord): void;
+}
