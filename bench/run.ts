@@ -9,7 +9,7 @@
  *   decision.pin.durable  the real keypad path up to the bolt: HMAC, decide(), durable audit commit
  *                         (SQLite WAL, synchronous=FULL, one transaction with the decision's effects)
  *   baseline.sqlite_commit  a raw single-row SQLite WAL full-sync commit, measured in the same run,
- *                         interleaved in blocks with decision.pin.durable so both see the same disk noise
+ *                         alternating one-for-one with decision.pin.durable so both see the same disk noise
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
@@ -29,7 +29,7 @@ import { nodeCrypto } from "../src/platform/node-crypto.ts";
 
 const USERS = 10_000;
 const N = Number(process.env.BENCH_N ?? 10_000);
-const DURABLE_N = Number(process.env.BENCH_DURABLE_N ?? 3_000);
+const DURABLE_N = Number(process.env.BENCH_DURABLE_N ?? 5_000);
 
 type Metric =
   | { name: string; unit: string; p50: number; p99: number; n: number }
@@ -177,23 +177,23 @@ async function benchDurable(dir: string, users: User[], credentials: Credential[
   const durable: number[] = [];
   const baseline: number[] = [];
   let granted = 0;
-  const BLOCK = 250;
-  for (let done = 0; done < DURABLE_N + BLOCK; done += BLOCK) {
-    const warm = done < BLOCK;
-    for (let k = 0; k < BLOCK; k++) {
-      const t0 = now();
-      insert.run(Date.now(), payload);
-      if (!warm) baseline.push(Number(now() - t0));
-    }
-    for (let k = 0; k < BLOCK; k++) {
-      const i = ((done + k) * 7477) % USERS;
-      // Everything up to the first await runs synchronously: HMAC, decide(), durable commit, motor start.
-      const t0 = now();
-      const p = sim.enterPin(pinFor(i));
-      const t1 = now();
-      await clock.advance(400); // let the simulated motor finish (not timed)
-      if ((await p) === "granted") granted++;
-      if (!warm) durable.push(Number(t1 - t0));
+  const WARMUP = 300;
+  // Alternate one raw commit and one attempt so both series see the same disk and CPU conditions.
+  for (let k = 0; k < DURABLE_N + WARMUP; k++) {
+    const warm = k < WARMUP;
+    const b0 = now();
+    insert.run(Date.now(), payload);
+    const b1 = now();
+    const i = (k * 7477) % USERS;
+    // Everything up to the first await runs synchronously: HMAC, decide(), durable commit, motor start.
+    const t0 = now();
+    const p = sim.enterPin(pinFor(i));
+    const t1 = now();
+    await clock.advance(400); // let the simulated motor finish (not timed)
+    if ((await p) === "granted") granted++;
+    if (!warm) {
+      baseline.push(Number(b1 - b0));
+      durable.push(Number(t1 - t0));
     }
   }
   raw.close();

@@ -88,6 +88,7 @@ export class AuditLog {
         this.safely(() => {
           this.checkpoint();
           this.trimIfNeeded();
+          this.o.store.compact?.();
         });
       });
     }

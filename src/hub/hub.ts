@@ -210,6 +210,7 @@ export class Hub {
     this.lastUsed.clear();
     // A quiet hub still signs its head once a minute, so the unsigned tail stays short.
     this.audit.checkpoint();
+    this.store.compact();
   }
 
   /** Stop timers, sign a final checkpoint, close the database. */

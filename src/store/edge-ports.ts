@@ -18,6 +18,8 @@ export interface TransactionalAuditStore extends AuditStore {
   readonly inTransaction: boolean;
   /** Re-read the chain head from durable storage (after a failure). */
   reloadHead(): void;
+  /** Storage housekeeping the caller runs off the hot path (SQLite: fold the WAL into the database). */
+  compact?(): void;
 }
 
 /** The lock runtime's own state: lockout counters, time floors, users touched by decisions, lock config. */

@@ -79,21 +79,33 @@ const EVENT_DOMAIN = "LK-AUDIT-v1\n";
 const CHECKPOINT_DOMAIN = "LK-AUDIT-CHECKPOINT-v1\n";
 const ANCHOR_DOMAIN = "LK-AUDIT-ANCHOR-v1\n";
 
-/** The hash of an event given its chain position. Returns lowercase hex. */
-export function hashEvent(crypto: CryptoPort, seq: number, prevHash: string, e: AuditEventInput): string {
-  const body = canonicalJson({ seq, at: e.at, lockId: e.lockId, kind: e.kind, data: e.data });
-  return toHex(crypto.sha256(utf8(`${EVENT_DOMAIN + prevHash}\n${body}`)));
+/**
+ * The hash of an event given its chain position. Returns lowercase hex. `dataJson`, when given, must be
+ * `canonicalJson(e.data)` (callers that store it anyway pass it to avoid encoding twice).
+ */
+export function hashEvent(
+  crypto: CryptoPort,
+  seq: number,
+  prevHash: string,
+  e: AuditEventInput,
+  dataJson?: string,
+): string {
+  // canonicalJson({ seq, at, lockId, kind, data }), written out with its keys in sorted order.
+  const data = dataJson ?? canonicalJson(e.data);
+  const body = `{"at":${canonicalJson(e.at)},"data":${data},"kind":${canonicalJson(e.kind)},"lockId":${canonicalJson(e.lockId)},"seq":${canonicalJson(seq)}}`;
+  return toHex(crypto.sha256(utf8(`${EVENT_DOMAIN}${prevHash}\n${body}`)));
 }
 
-/** Link `e` after (`prevSeq`, `prevHash`). */
+/** Link `e` after (`prevSeq`, `prevHash`). `dataJson` as for {@link hashEvent}. */
 export function chainEvent(
   crypto: CryptoPort,
   prevSeq: number,
   prevHash: string,
   e: AuditEventInput,
+  dataJson?: string,
 ): AuditEvent {
   const seq = prevSeq + 1;
-  return { ...e, seq, prevHash, hash: hashEvent(crypto, seq, prevHash, e) };
+  return { ...e, seq, prevHash, hash: hashEvent(crypto, seq, prevHash, e, dataJson) };
 }
 
 function checkpointMessage(deviceId: string, seq: number, hash: string): Uint8Array {
