@@ -28,6 +28,50 @@ export function resolveToken(o: ClientOptions): string | null {
   return o.token ?? process.env.LATCHKEY_TOKEN ?? readTrim(join(resolve(o.dataDir), "cli-token"));
 }
 
+/**
+ * API field names and the CLI flags that set them, so a hub message such as "give exactly one of uid
+ * or cardId" reads "give exactly one of --uid or --card-id" at the command line.
+ */
+const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
+  uid: "--uid",
+  cardId: "--card-id",
+  autoRelockTime: "--auto-relock",
+  wrongCodeEntryLimit: "--wrong-code-limit",
+  userCodeTemporaryDisableTime: "--disable-time",
+  pinMinLength: "--pin-min-length",
+  timeZone: "--tz",
+  userType: "--type",
+  ownerName: "--name",
+  setupCode: "--code",
+  daysMask: "--days",
+  startHour: "--from",
+  startMinute: "--from",
+  endHour: "--to",
+  endMinute: "--to",
+  force: "--force",
+};
+/** Plain words translated only where they name a field in a validation issue (`body: slot: ...`). */
+const FLAG_OF_ISSUE_FIELD: Readonly<Record<string, string>> = {
+  name: "--name",
+  role: "--role",
+  label: "--label",
+  slot: "--slot",
+  locks: "--locks",
+  time: "ISO_TIME",
+  lines: "-n",
+  limit: "-n",
+};
+
+/** `detail` from the hub with API field names replaced by the CLI's flag names where that is unambiguous. */
+export function toCliWording(detail: string): string {
+  return detail
+    .replace(/(^|: |; )(?:\w+\.)*(\w+)(?=: )/g, (all, pre: string, field: string) => {
+      const flag = FLAG_OF_ISSUE_FIELD[field] ?? FLAG_OF_FIELD[field];
+      return flag ? `${pre}${flag}` : all;
+    })
+    .replace(/(?<![\w-])[A-Za-z]+\b/g, (w) => FLAG_OF_FIELD[w] ?? w);
+}
+
 /** Call the API. Returns `data`; throws the hub's LatchkeyError (same code) on `{ ok: false }`. */
 export async function call<T = unknown>(
   o: ClientOptions,
@@ -71,8 +115,8 @@ export async function call<T = unknown>(
   if (!json.ok) {
     const code = (json.error?.code ?? "LK_INTERNAL") as ErrorCode;
     const known = code in ErrorCodes ? code : "LK_INTERNAL";
-    const detail = (json.error?.message ?? "").replace(/^LK_[A-Z_]+: /, "");
-    throw new LatchkeyError(known, detail);
+    const detail = toCliWording((json.error?.message ?? "").replace(/^LK_[A-Z_]+: /, ""));
+    throw new LatchkeyError(known, detail || `the hub answered ${res.status}`);
   }
   return json.data as T;
 }

@@ -1,22 +1,92 @@
 /**
  * `latchkey` — the command line. `start` and `init` work on the data directory directly; the other
- * commands talk to the running hub's local API (see README "CLI"). Errors print `error LK_...: message`
- * and exit non-zero.
+ * commands are a thin client of the running hub's local API (see README "CLI").
+ *
+ * Every failure prints one line `error LK_CODE: message` on standard error (with `--json`:
+ * `{"ok":false,"error":{"code","message"}}`) and exits 2 when it is the caller's fault (bad input,
+ * usage, refused), 3 when `log verify` finds the audit log broken, 1 otherwise. Every string that
+ * comes from the hub is printed escaped (see format.ts).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { Command, Option } from "commander";
+import { Argument, Command, type HelpContext, Option } from "commander";
 import type { AuditEvent, ChainVerification } from "../core/audit/chain.ts";
-import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
-import type { User } from "../core/model.ts";
+import { type ErrorCode, isLatchkeyError, LatchkeyError } from "../core/errors.ts";
+import type { User, WeekDaySchedule, YearDaySchedule } from "../core/model.ts";
 import { systemClock } from "../platform/system-clock.ts";
+import { intArg, parseDays, parseHm, parseInstant, parseLocalDateTime, parseLocks } from "./args.ts";
 import { type ClientOptions, call } from "./client.ts";
+import {
+  clockInZone,
+  formatEvent,
+  isoInZone,
+  MODE_MEANINGS,
+  modeMeaning,
+  safe,
+  safeJson,
+  schedulesText,
+  shellWord,
+  table,
+} from "./format.ts";
+import { pinFromTerminal, readPin } from "./prompt.ts";
 
-const program = new Command();
+// ------------------------------------------------------------------ commander, with errors as exceptions
+
+/** A command-line usage error (unknown command or option, missing argument): LK_INVALID_INPUT, exit 2. */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly command: Command,
+  ) {
+    super(message);
+  }
+}
+
+/** Commander's Command, reporting usage errors by throwing instead of printing the whole help and exiting. */
+class CliCommand extends Command {
+  override createCommand(name?: string): CliCommand {
+    return new CliCommand(name);
+  }
+
+  override error(message: string): never {
+    // Commander's messages start with "error: " and may add "\n(Did you mean ...?)".
+    throw new UsageError(
+      message
+        .replace(/^error: /, "")
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .join(" "),
+      this,
+    );
+  }
+
+  /** Called with `{ error: true }` when a command group is run without one of its commands. */
+  override help(context?: HelpContext | ((str: string) => string)): never {
+    if (context && typeof context === "object" && context.error) {
+      const names = this.commands.map((c) => c.name()).filter((n) => n !== "help");
+      throw new UsageError(`${fullName(this)} needs a command: ${names.join(", ")}`, this);
+    }
+    return super.help(context as HelpContext);
+  }
+}
+
+function fullName(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
+  return names.join(" ");
+}
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
+
+const program = new CliCommand();
 
 program
   .name("latchkey")
   .description("Access control for smart locks that keeps working when the internet does not.")
+  .version(VERSION, "-V, --version", "print the version")
   .addOption(
     new Option("--data-dir <dir>", "hub data directory").env("LATCHKEY_DATA_DIR").default("./latchkey-data"),
   )
@@ -26,49 +96,183 @@ program
     ),
   )
   .addOption(new Option("--token <token>", "API token (default: <data-dir>/cli-token)").env("LATCHKEY_TOKEN"))
-  .option("--json", "print raw JSON")
-  .showHelpAfterError();
+  .option("--json", "print JSON (errors too, on standard error)")
+  .addHelpText(
+    "after",
+    "\nExit status: 0 ok, 1 hub or system failure, 2 bad input or refused, 3 audit log broken (log verify).",
+  );
 
 function opts(): ClientOptions & { json?: boolean } {
   return program.opts();
 }
 
+function jsonMode(): boolean {
+  return Boolean(program.opts().json) || process.argv.slice(2).includes("--json");
+}
+
+/** Print the human text (already escaped) or, with --json, the data. */
 function out(human: string, data: unknown): void {
-  console.log(opts().json ? JSON.stringify(data, null, 2) : human);
+  console.log(jsonMode() ? safeJson(data, 2) : human);
+}
+
+function warn(message: string): void {
+  process.stderr.write(`warning: ${message}\n`);
+}
+
+function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  return call<T>(opts(), method, path, body);
+}
+
+const enc = encodeURIComponent;
+
+// ------------------------------------------------------------------ shapes the API returns
+
+interface LockStatusView {
+  readonly lockState: string;
+  readonly doorState: string;
+  readonly operatingMode: string;
+  readonly battery: { readonly percent: number; readonly level: string };
+  readonly tampered: boolean;
+  readonly clock: { readonly now: number; readonly trusted: boolean; readonly distrust: string | null };
+  readonly lockouts?: Readonly<Record<string, { readonly disabledUntil: number | null }>>;
+  readonly autoRelockTime?: number;
+}
+
+interface LockView {
+  readonly id: string;
+  readonly name: string;
+  readonly timeZone: string;
+  readonly operatingMode: string;
+  readonly settings: Readonly<Record<string, number>>;
+  readonly status: LockStatusView;
+}
+
+interface CredentialView {
+  readonly id: string;
+  readonly userId: string;
+  readonly type: "pin" | "rfid" | "fingerprint";
+  readonly locks: "all" | readonly string[];
+  readonly label: string | null;
+  readonly lastUsedAt: number | null;
+  readonly duress?: boolean;
+  readonly cardId?: string;
+  readonly slot?: number;
+  readonly pinLength?: number;
+}
+
+interface TokenView {
+  readonly id: string;
+  readonly userId: string;
+  readonly label: string;
+  readonly createdAt: number;
+}
+
+function hostZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+}
+
+/** The zone hub-wide times are shown in: the first lock's (the site's), else this machine's. */
+function siteZone(locks: readonly LockView[]): string {
+  return locks[0]?.timeZone ?? hostZone();
 }
 
 async function findUser(ref: string): Promise<User> {
-  if (/^usr_[0-9a-z]+$/.test(ref)) return call<User>(opts(), "GET", `/api/v1/users/${ref}`);
-  const users = await call<User[]>(opts(), "GET", "/api/v1/users");
+  if (/^usr_[0-9a-z]+$/.test(ref)) return api<User>("GET", `/api/v1/users/${ref}`);
+  const users = await api<User[]>("GET", "/api/v1/users");
   const hits = users.filter((u) => u.name.toLowerCase() === ref.toLowerCase());
   if (hits.length === 1) return hits[0]!;
   if (hits.length > 1)
     throw new LatchkeyError("LK_CONFLICT", `several users are called "${ref}": use the user id`);
-  throw new LatchkeyError("LK_NOT_FOUND", `no user "${ref}"`);
+  throw new LatchkeyError("LK_NOT_FOUND", `no user "${ref}" (see latchkey user list)`);
 }
 
-function locksOption(v: string | undefined): "all" | string[] | undefined {
-  if (v === undefined) return undefined;
-  return v === "all"
-    ? "all"
-    : v
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean);
+/** `Name (usr_...)`, escaped. */
+function who(u: { name: string; id: string }): string {
+  return `${safe(u.name)} (${u.id})`;
 }
 
-function fmtTime(ms: number): string {
-  return new Date(ms)
-    .toISOString()
-    .replace("T", " ")
-    .replace(/\.\d+Z$/, "Z");
+const ROLES = ["owner", "admin", "member", "guest", "service"];
+const USER_TYPES = [
+  "unrestricted",
+  "weekDaySchedule",
+  "yearDaySchedule",
+  "scheduleRestricted",
+  "programming",
+  "nonAccess",
+  "disposable",
+  "expiringDisposable",
+];
+const MODES = Object.keys(MODE_MEANINGS);
+
+/** Why `u` cannot open any door for lack of a schedule, or null. */
+function missingSchedule(u: User): string | null {
+  const week = u.weekDaySchedules.length > 0;
+  const year = u.yearDaySchedules.length > 0;
+  const name = safe(shellWord(u.name));
+  const weekHint = `latchkey user schedule ${name} --days weekdays --from 09:00 --to 17:00`;
+  const yearHint = `latchkey user schedule ${name} --from YYYY-MM-DDTHH:MM --until YYYY-MM-DDTHH:MM`;
+  if (u.userType === "weekDaySchedule" && !week)
+    return `${safe(u.name)} is a weekDaySchedule user with no week-day schedule: they cannot open any door until you give one, e.g. ${weekHint}`;
+  if (u.userType === "yearDaySchedule" && !year)
+    return `${safe(u.name)} is a yearDaySchedule user with no year-day schedule (--from/--until): they cannot open any door until you give one, e.g. ${yearHint}`;
+  if (u.userType === "scheduleRestricted" && !week && !year)
+    return `${safe(u.name)} is a scheduleRestricted user with no schedule: they cannot open any door until you give one, e.g. ${weekHint}`;
+  return null;
 }
 
-/** One audit event as a log line. */
-export function formatEvent(e: AuditEvent): string {
-  const d = { ...e.data } as Record<string, unknown>;
-  const parts = Object.entries(d).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
-  return `#${e.seq} ${fmtTime(e.at)} ${(e.lockId ?? "hub").padEnd(12)} ${e.kind.padEnd(20)} ${parts.join(" ")}`;
+/** The window given by --days/--from/--to (week-day) or --from/--until (year-day), if any. */
+function windowFromOptions(o: { days?: string; from?: string; to?: string; until?: string }): {
+  week?: WeekDaySchedule;
+  year?: YearDaySchedule;
+} {
+  const weekly = o.days !== undefined || o.to !== undefined;
+  if (weekly && o.until !== undefined)
+    throw new LatchkeyError(
+      "LK_INVALID_INPUT",
+      "give either --days --from HH:MM --to HH:MM (week-day) or --from DATE --until DATE (year-day), not both",
+    );
+  if (weekly) {
+    if (o.days === undefined || o.from === undefined || o.to === undefined)
+      throw new LatchkeyError(
+        "LK_INVALID_INPUT",
+        "a week-day window needs --days, --from HH:MM and --to HH:MM",
+      );
+    const from = parseHm(o.from, "--from");
+    const to = parseHm(o.to, "--to", true);
+    return {
+      week: {
+        daysMask: parseDays(o.days),
+        startHour: from.hour,
+        startMinute: from.minute,
+        endHour: to.hour,
+        endMinute: to.minute,
+      },
+    };
+  }
+  if (o.until !== undefined || o.from !== undefined) {
+    if (o.until === undefined || o.from === undefined)
+      throw new LatchkeyError(
+        "LK_INVALID_INPUT",
+        "a year-day window needs --from and --until (YYYY-MM-DDTHH:MM); a week-day window needs --days, --from and --to",
+      );
+    return {
+      year: { start: parseLocalDateTime(o.from, "--from"), end: parseLocalDateTime(o.until, "--until") },
+    };
+  }
+  return {};
+}
+
+const windowOptions = (cmd: Command): Command =>
+  cmd
+    .option("--days <days>", "week-day window: mon,tue,... or mon-fri, weekdays, weekend, daily")
+    .option("--from <time>", "window start: HH:MM with --days/--to, or YYYY-MM-DDTHH:MM with --until")
+    .option("--to <HH:MM>", "week-day window end (may cross midnight; 24:00 = end of day)")
+    .option("--until <local>", "year-day window end, YYYY-MM-DDTHH:MM (exclusive), lock time zone");
+
+function windowText(w: { week?: WeekDaySchedule; year?: YearDaySchedule }): string {
+  if (w.week) return schedulesText({ weekDaySchedules: [w.week] });
+  if (w.year) return schedulesText({ yearDaySchedules: [w.year] });
+  return "";
 }
 
 // ------------------------------------------------------------------ hub process
@@ -76,43 +280,77 @@ export function formatEvent(e: AuditEvent): string {
 program
   .command("start")
   .description("start the hub (creates the data directory, keys and a simulated lock on first run)")
-  .addOption(new Option("--port <port>", "TCP port").env("LATCHKEY_PORT").default("8080"))
   .addOption(
-    new Option("--host <address>", "bind address (binding beyond 127.0.0.1 exposes the API to your network)")
+    new Option("--port <port>", "TCP port").env("LATCHKEY_PORT").default(8080).argParser(intArg(0, 65535)),
+  )
+  .addOption(
+    new Option("--host <address>", "bind address (beyond 127.0.0.1 the API is plain HTTP on your network)")
       .env("LATCHKEY_HOST")
       .default("127.0.0.1"),
   )
   .option("--tz <zone>", "IANA time zone for new locks (default: this machine's)")
-  .action(async (o: { port: string; host: string; tz?: string }) => {
-    const port = Number(o.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new LatchkeyError("LK_INVALID_INPUT", "--port must be 0–65535");
-    const { startHub } = await import("../hub/server.ts");
-    const running = await startHub({
-      dataDir: opts().dataDir,
-      port,
-      host: o.host,
-      ...(o.tz ? { timeZone: o.tz } : {}),
-    });
-    const stop = async () => {
-      await running.close();
-      process.exit(0);
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-  });
+  .addOption(
+    new Option(
+      "--audit-max-events <n>",
+      "audit log retention: older events are trimmed behind a signed anchor",
+    )
+      .env("LATCHKEY_AUDIT_MAX_EVENTS")
+      .default(1_000_000)
+      .argParser(intArg(1000, 1_000_000_000)),
+  )
+  .option("--no-supervise", "run the hub in this process (no restart after an audit durability failure)")
+  .action(
+    async (o: {
+      port: number | string;
+      host: string;
+      tz?: string;
+      auditMaxEvents: number | string;
+      supervise: boolean;
+    }) => {
+      const port = typeof o.port === "number" ? o.port : intArg(0, 65535)(o.port);
+      const maxAuditEvents =
+        typeof o.auditMaxEvents === "number"
+          ? o.auditMaxEvents
+          : intArg(1000, 1_000_000_000)(o.auditMaxEvents);
+      const { supervise, exitWithSupervisor, SUPERVISED_ENV } = await import("./supervise.ts");
+      if (o.supervise && process.env[SUPERVISED_ENV] !== "1") {
+        // The supervisor restarts the hub if it stops on an audit durability failure (exit code 70).
+        const entry = process.argv[1] ?? "";
+        process.exit(await supervise({ entry, args: process.argv.slice(2) }));
+      }
+      if (!["127.0.0.1", "::1", "localhost"].includes(o.host)) {
+        warn(
+          `binding to ${safe(o.host)}: the API is plain HTTP, so API tokens (and PINs being set) cross the network unencrypted. Use 127.0.0.1 unless a TLS proxy or a trusted network protects it.`,
+        );
+      }
+      const { startHub } = await import("../hub/server.ts");
+      const running = await startHub({
+        dataDir: opts().dataDir,
+        port,
+        host: o.host,
+        maxAuditEvents,
+        ...(o.tz ? { timeZone: o.tz } : {}),
+      });
+      const stop = async () => {
+        await running.close();
+        process.exit(0);
+      };
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+      exitWithSupervisor(() => void stop());
+    },
+  );
 
 program
   .command("init")
-  .description(
-    "create the data directory, device key, PIN secret, the front-door lock and a setup code, without starting",
-  )
+  .description("create the data directory, device key, PIN secret, the front-door lock and a setup code")
   .option("--tz <zone>", "IANA time zone for the lock")
   .action(async (o: { tz?: string }) => {
     const { openDataDir, lockDataDir } = await import("../hub/data-dir.ts");
     const { Hub } = await import("../hub/hub.ts");
     const { realScheduler } = await import("../device/fake-clock.ts");
-    const dir = openDataDir(opts().dataDir);
+    const given = opts().dataDir;
+    const dir = openDataDir(given);
     const release = lockDataDir(dir.path);
     try {
       const hub = new Hub({
@@ -123,10 +361,14 @@ program
       });
       const { setupCode } = hub.initialize();
       hub.close();
+      const startCmd =
+        resolve(given) === resolve("latchkey-data")
+          ? "npm start   (or: npx latchkey start)"
+          : `npx latchkey --data-dir ${shellWord(given)} start`;
       out(
         setupCode
-          ? `Initialised ${dir.path}\nOwner setup code (shown once): ${setupCode}\nStart the hub with: npm start`
-          : `${dir.path} is already initialised.`,
+          ? `Initialised ${safe(dir.path)}\nOwner setup code (shown once): ${setupCode}\nStart the hub with: ${safe(startCmd)}`
+          : `${safe(dir.path)} is already initialised. Start the hub with: ${safe(startCmd)}`,
         { dataDir: dir.path, setupCode },
       );
     } finally {
@@ -162,137 +404,344 @@ program
       false,
     );
     writeFileSync(join(dir, "cli-token"), `${r.token}\n`, { mode: 0o600 });
-    out(`Claimed. Owner ${r.user.name} (${r.user.id}). API token saved to ${join(dir, "cli-token")}.`, r);
+    out(`Claimed. Owner ${who(r.user)}. API token saved to ${safe(join(dir, "cli-token"))}.`, r);
   });
+
+const INPUT_NAMES: Record<string, string> = {
+  keypad: "keypad",
+  reader: "card reader",
+  fingerprint: "fingerprint reader",
+};
+
+function statusLine(l: LockView): string {
+  const s = l.status;
+  const parts = [
+    s.lockState === "jammed" ? "JAMMED (the bolt stalled: lock or unlock to retry)" : safe(s.lockState),
+    `door ${safe(s.doorState)}`,
+    `mode ${safe(s.operatingMode)}`,
+    `battery ${s.battery.percent}% (${safe(s.battery.level)})`,
+    s.clock.trusted
+      ? "clock trusted"
+      : `clock UNTRUSTED${s.clock.distrust ? ` (${safe(s.clock.distrust)})` : ""}: set it with latchkey clock set`,
+  ];
+  for (const [input, state] of Object.entries(s.lockouts ?? {})) {
+    if (state.disabledUntil !== null && state.disabledUntil > s.clock.now)
+      parts.push(
+        `${INPUT_NAMES[input] ?? safe(input)} locked out until ${clockInZone(state.disabledUntil, l.timeZone)}`,
+      );
+  }
+  if (s.tampered) parts.push("TAMPER alarm");
+  return `${safe(l.id)} (${safe(l.name)}): ${parts.join(", ")}`;
+}
 
 program
   .command("status")
-  .description("lock, door, battery, alarms and clock of every lock")
+  .description("bolt, door, mode, battery, lockouts, tamper, jam and clock of every lock")
   .argument("[lockId]", "one lock")
   .action(async (lockId?: string) => {
-    type L = {
-      id: string;
-      name: string;
-      status: Record<string, unknown> & {
-        battery: { percent: number; level: string };
-        clock: { trusted: boolean };
-      };
-    };
     const list = lockId
-      ? [await call<L>(opts(), "GET", `/api/v1/locks/${encodeURIComponent(lockId)}`)]
-      : await call<L[]>(opts(), "GET", "/api/v1/locks");
+      ? [await api<LockView>("GET", `/api/v1/locks/${enc(lockId)}`)]
+      : await api<LockView[]>("GET", "/api/v1/locks");
+    out(list.map(statusLine).join("\n"), list);
+  });
+
+// ------------------------------------------------------------------ users
+
+const user = program.command("user").description("manage users (USER = user id or name)");
+
+windowOptions(
+  user
+    .command("add")
+    .description("add a user; a schedule window may be given at once")
+    .argument("<name>", "the user's name (unique on this hub)")
+    .addOption(new Option("--role <role>", "what they may manage").choices(ROLES).default("member"))
+    .addOption(new Option("--type <userType>", "Matter UserType: what opens when").choices(USER_TYPES)),
+).action(
+  async (
+    name: string,
+    o: { role: string; type?: string; days?: string; from?: string; to?: string; until?: string },
+  ) => {
+    const w = windowFromOptions(o);
+    const body: Record<string, unknown> = { name, role: o.role };
+    if (o.type) body.userType = o.type;
+    if (w.week) {
+      body.weekDaySchedules = [w.week];
+      body.userType ??= "weekDaySchedule";
+    }
+    if (w.year) {
+      body.yearDaySchedules = [w.year];
+      body.userType ??= "yearDaySchedule";
+    }
+    const u = await api<User>("POST", "/api/v1/users", body);
+    const sched = u.weekDaySchedules.length + u.yearDaySchedules.length ? `, ${schedulesText(u)}` : "";
+    out(`Added ${who(u)}, role ${u.role}, type ${u.userType}${safe(sched)}`, u);
+    const missing = missingSchedule(u);
+    if (missing) warn(missing);
+  },
+);
+
+user
+  .command("list")
+  .description("list users with role, type, status and schedules")
+  .action(async () => {
+    const users = await api<User[]>("GET", "/api/v1/users");
     out(
-      list
-        .map((l) => {
-          const s = l.status;
-          return `${l.id} (${l.name}): ${s.lockState}, door ${s.doorState}, mode ${s.operatingMode}, battery ${s.battery.percent}% (${s.battery.level}), clock ${s.clock.trusted ? "trusted" : "UNTRUSTED"}${s.tampered ? ", TAMPER" : ""}`;
-        })
-        .join("\n"),
-      list,
+      users.length
+        ? table(
+            ["ID", "NAME", "ROLE", "TYPE", "STATUS", "SCHEDULES"],
+            users.map((u) => [
+              u.id,
+              u.name,
+              u.role,
+              u.userType,
+              u.userStatus === "occupiedEnabled" ? "enabled" : "disabled",
+              schedulesText(u),
+            ]),
+          )
+        : "(no users)",
+      users,
     );
   });
 
-// ------------------------------------------------------------------ users and credentials
-
-const user = program.command("user").description("manage users");
-user
-  .command("add")
-  .argument("<name>")
-  .option("--role <role>", "owner | admin | member | guest | service", "member")
-  .option(
-    "--type <userType>",
-    "Matter UserType: unrestricted, weekDaySchedule, yearDaySchedule, programming, nonAccess, disposable, expiringDisposable, scheduleRestricted",
-  )
-  .option("--from <local>", "year-day schedule start, YYYY-MM-DDTHH:MM (lock time zone)")
-  .option("--until <local>", "year-day schedule end, YYYY-MM-DDTHH:MM")
-  .action(async (name: string, o: { role: string; type?: string; from?: string; until?: string }) => {
-    const body: Record<string, unknown> = { name, role: o.role };
-    if (o.type) body.userType = o.type;
-    if (o.from || o.until) {
-      body.yearDaySchedules = [{ start: o.from, end: o.until }];
-      body.userType ??= "yearDaySchedule";
-    }
-    const u = await call<User>(opts(), "POST", "/api/v1/users", body);
-    out(`Added ${u.name} (${u.id}), role ${u.role}, type ${u.userType}`, u);
-  });
-user.command("list").action(async () => {
-  const users = await call<User[]>(opts(), "GET", "/api/v1/users");
-  out(
-    users
-      .map(
-        (u) => `${u.id}  ${u.name.padEnd(20)} ${u.role.padEnd(8)} ${u.userType.padEnd(18)} ${u.userStatus}`,
-      )
-      .join("\n"),
-    users,
-  );
-});
 user
   .command("remove")
+  .description("remove a user with all their credentials and tokens")
   .argument("<user>", "user id or name")
   .action(async (ref: string) => {
     const u = await findUser(ref);
-    await call(opts(), "DELETE", `/api/v1/users/${u.id}`);
-    out(`Removed ${u.name} (${u.id}) and all their credentials.`, { removed: u.id });
+    await api("DELETE", `/api/v1/users/${u.id}`);
+    out(`Removed ${who(u)} and all their credentials.`, { removed: u.id });
+  });
+
+user
+  .command("disable")
+  .description("disable a user: none of their credentials open anything until enabled")
+  .argument("<user>", "user id or name")
+  .action(async (ref: string) => {
+    const u = await findUser(ref);
+    const next = await api<User>("PATCH", `/api/v1/users/${u.id}`, { userStatus: "occupiedDisabled" });
+    out(`Disabled ${who(next)}: their credentials open nothing until \`latchkey user enable\`.`, next);
+  });
+
+user
+  .command("enable")
+  .description("enable a disabled user again")
+  .argument("<user>", "user id or name")
+  .action(async (ref: string) => {
+    const u = await findUser(ref);
+    const next = await api<User>("PATCH", `/api/v1/users/${u.id}`, { userStatus: "occupiedEnabled" });
+    out(`Enabled ${who(next)}.`, next);
+    const missing = missingSchedule(next);
+    if (missing) warn(missing);
+  });
+
+user
+  .command("set")
+  .description("change a user's name, role or type")
+  .argument("<user>", "user id or name")
+  .option("--name <name>", "new name")
+  .addOption(new Option("--role <role>", "new role").choices(ROLES))
+  .addOption(new Option("--type <userType>", "new Matter UserType").choices(USER_TYPES))
+  .action(async (ref: string, o: { name?: string; role?: string; type?: string }) => {
+    const patch: Record<string, unknown> = {};
+    if (o.name !== undefined) patch.name = o.name;
+    if (o.role !== undefined) patch.role = o.role;
+    if (o.type !== undefined) patch.userType = o.type;
+    if (Object.keys(patch).length === 0)
+      throw new LatchkeyError("LK_INVALID_INPUT", "nothing to change: give --name, --role or --type");
+    const u = await findUser(ref);
+    const next = await api<User>("PATCH", `/api/v1/users/${u.id}`, patch);
+    out(`Updated ${who(next)}: role ${next.role}, type ${next.userType}.`, next);
+    const missing = missingSchedule(next);
+    if (missing) warn(missing);
+  });
+
+const SCHEDULE_TYPES = new Set(["unrestricted", "weekDaySchedule", "yearDaySchedule"]);
+
+windowOptions(
+  user
+    .command("schedule")
+    .summary("add a week-day or year-day window, or --clear them all")
+    .description(
+      "add a week-day window (--days --from HH:MM --to HH:MM) or a year-day window (--from --until), or --clear them all; times are the lock's",
+    )
+    .argument("<user>", "user id or name")
+    .option("--clear", "remove all of the user's schedules"),
+).action(
+  async (ref: string, o: { clear?: boolean; days?: string; from?: string; to?: string; until?: string }) => {
+    const w = windowFromOptions(o);
+    if (o.clear && (w.week || w.year))
+      throw new LatchkeyError("LK_INVALID_INPUT", "give either --clear or a window, not both");
+    if (!o.clear && !w.week && !w.year)
+      throw new LatchkeyError(
+        "LK_INVALID_INPUT",
+        "give a window (--days mon,tue --from 09:00 --to 17:00, or --from 2026-12-24T18:00 --until 2026-12-27T11:00) or --clear",
+      );
+    const u = await findUser(ref);
+    let patch: Record<string, unknown>;
+    if (o.clear) {
+      patch = { weekDaySchedules: [], yearDaySchedules: [] };
+    } else {
+      const week = [...u.weekDaySchedules, ...(w.week ? [w.week] : [])];
+      const year = [...u.yearDaySchedules, ...(w.year ? [w.year] : [])];
+      patch = { weekDaySchedules: week, yearDaySchedules: year };
+      // A schedule binds only schedule user types: make the user one, so the window is what they get.
+      if (SCHEDULE_TYPES.has(u.userType)) {
+        const type =
+          week.length && year.length
+            ? "scheduleRestricted"
+            : week.length
+              ? "weekDaySchedule"
+              : "yearDaySchedule";
+        if (type !== u.userType) patch.userType = type;
+      }
+    }
+    const next = await api<User>("PATCH", `/api/v1/users/${u.id}`, patch);
+    const typeNote = patch.userType ? ` (now a ${next.userType} user)` : "";
+    out(
+      o.clear
+        ? `Cleared the schedules of ${who(next)}.`
+        : `Added ${safe(windowText(w))} (lock time) to ${who(next)}${typeNote}; schedules: ${safe(schedulesText(next))}.`,
+      next,
+    );
+    if (!o.clear && !SCHEDULE_TYPES.has(u.userType) && u.userType !== "scheduleRestricted")
+      warn(
+        `${safe(next.name)} is a ${next.userType} user: schedules do not limit this type (see latchkey user set --type)`,
+      );
+    const missing = missingSchedule(next);
+    if (missing) warn(missing);
+  },
+);
+
+// ------------------------------------------------------------------ credentials
+
+const credential = program.command("credential").description("list and remove a user's credentials");
+credential
+  .command("list")
+  .description("a user's PINs, cards and fingerprints (never the PIN digits)")
+  .argument("<user>", "user id or name")
+  .action(async (ref: string) => {
+    const u = await findUser(ref);
+    const [creds, locks] = await Promise.all([
+      api<CredentialView[]>("GET", `/api/v1/users/${u.id}/credentials`),
+      api<LockView[]>("GET", "/api/v1/locks"),
+    ]);
+    const zone = siteZone(locks);
+    out(
+      creds.length
+        ? table(
+            ["ID", "TYPE", "LABEL", "LOCKS", "CARD/SLOT", "DURESS", "LAST USED"],
+            creds.map((c) => [
+              c.id,
+              c.type === "pin" ? `pin (${c.pinLength ?? "?"} digits)` : c.type,
+              c.label ?? "-",
+              c.locks === "all" ? "all" : c.locks.join(","),
+              c.type === "rfid" ? c.cardId : c.type === "fingerprint" ? `slot ${c.slot}` : "-",
+              c.type === "pin" ? (c.duress ? "yes" : "no") : "-",
+              c.lastUsedAt !== null ? isoInZone(c.lastUsedAt, zone) : "never",
+            ]),
+          )
+        : `${who(u)} has no credentials.`,
+      creds,
+    );
+  });
+credential
+  .command("remove")
+  .description("remove one credential (see credential list for ids)")
+  .argument("<credentialId>", "credential id, e.g. cred_...")
+  .action(async (id: string) => {
+    const r = await api<{ removed: string }>("DELETE", `/api/v1/credentials/${enc(id)}`);
+    out(`Removed credential ${safe(r.removed)}: it opens nothing any more.`, r);
   });
 
 program
   .command("pin")
   .description("manage PINs")
   .command("set")
+  .description("set a user's PIN: prompted (hidden) on a terminal, else read from standard input")
   .argument("<user>", "user id or name")
   .option("--duress", "a duress PIN: opens and raises a silent alarm")
-  .option("--replace", "replace the user's existing PIN")
+  .addOption(
+    new Option("--add", "keep the user's existing PIN as well (default: replace it)").conflicts("replace"),
+  )
+  .option("--replace", "replace the user's existing PIN of the same kind (the default)")
   .option("--locks <ids>", '"all" or comma-separated lock ids')
-  .action(async (ref: string, o: { duress?: boolean; replace?: boolean; locks?: string }) => {
-    // Read from standard input only: a PIN on the command line would land in shell history and `ps`.
-    const pin = readFileSync(0, "utf8").trim();
+  .action(async (ref: string, o: { duress?: boolean; add?: boolean; replace?: boolean; locks?: string }) => {
+    const locks = parseLocks(o.locks);
+    // Never from the command line: a PIN there would land in shell history and `ps`.
+    let pin: string | undefined;
+    if (!pinFromTerminal()) pin = await readPin(ref);
     const u = await findUser(ref);
-    const c = await call<{ id: string }>(opts(), "POST", `/api/v1/users/${u.id}/pin`, {
+    pin ??= await readPin(safe(u.name));
+    const c = await api<CredentialView>("POST", `/api/v1/users/${u.id}/pin`, {
       pin,
       duress: o.duress ?? false,
-      replace: o.replace ?? false,
-      ...(o.locks ? { locks: locksOption(o.locks) } : {}),
+      replace: !o.add,
+      ...(locks ? { locks } : {}),
     });
-    out(`PIN set for ${u.name} (credential ${c.id}). The PIN itself is not stored.`, c);
+    const what = (c.duress ?? o.duress) ? "Duress PIN" : "PIN";
+    const effect = c.duress
+      ? "it opens the door and raises a silent duress alarm"
+      : o.add
+        ? "added; their other PINs still work"
+        : "any earlier PIN of theirs no longer works";
+    out(`${what} set for ${safe(u.name)} (credential ${c.id}): ${effect}. The PIN itself is not stored.`, c);
   });
 
 program
   .command("card")
   .description("manage RFID cards")
   .command("add")
+  .description("enrol a card by its UID or a Wiegand card id")
   .argument("<user>", "user id or name")
   .option("--uid <hex>", "ISO 14443 UID (4, 7 or 10 bytes)")
   .option("--card-id <id>", "normalised Wiegand card id, e.g. h10301:123:45678")
   .option("--locks <ids>", '"all" or comma-separated lock ids')
   .action(async (ref: string, o: { uid?: string; cardId?: string; locks?: string }) => {
+    if ((o.uid === undefined) === (o.cardId === undefined))
+      throw new LatchkeyError("LK_INVALID_INPUT", "give exactly one of --uid or --card-id");
+    const locks = parseLocks(o.locks);
     const u = await findUser(ref);
-    const c = await call<{ id: string; cardId: string }>(opts(), "POST", `/api/v1/users/${u.id}/cards`, {
-      ...(o.uid ? { uid: o.uid } : {}),
-      ...(o.cardId ? { cardId: o.cardId } : {}),
-      ...(o.locks ? { locks: locksOption(o.locks) } : {}),
+    const c = await api<CredentialView>("POST", `/api/v1/users/${u.id}/cards`, {
+      ...(o.uid !== undefined ? { uid: o.uid } : {}),
+      ...(o.cardId !== undefined ? { cardId: o.cardId } : {}),
+      ...(locks ? { locks } : {}),
     });
-    out(`Card ${c.cardId} enrolled for ${u.name} (credential ${c.id}).`, c);
+    out(`Card ${safe(c.cardId)} enrolled for ${who(u)} (credential ${c.id}).`, c);
   });
 
 program
   .command("fingerprint")
   .description("manage fingerprints")
   .command("add")
+  .description("enrol the fingerprint template held in a sensor slot")
   .argument("<user>", "user id or name")
-  .requiredOption("--slot <n>", "sensor slot holding the template")
+  .addOption(
+    new Option("--slot <n>", "sensor slot holding the template (1–1000)")
+      .makeOptionMandatory()
+      .argParser(intArg(1, 1000)),
+  )
   .option("--locks <ids>", '"all" or comma-separated lock ids')
-  .action(async (ref: string, o: { slot: string; locks?: string }) => {
+  .action(async (ref: string, o: { slot: number; locks?: string }) => {
+    const locks = parseLocks(o.locks);
     const u = await findUser(ref);
-    const c = await call<{ id: string }>(opts(), "POST", `/api/v1/users/${u.id}/fingerprints`, {
-      slot: Number(o.slot),
-      ...(o.locks ? { locks: locksOption(o.locks) } : {}),
+    const c = await api<CredentialView>("POST", `/api/v1/users/${u.id}/fingerprints`, {
+      slot: o.slot,
+      ...(locks ? { locks } : {}),
     });
-    out(`Fingerprint slot ${o.slot} enrolled for ${u.name} (credential ${c.id}).`, c);
+    out(`Fingerprint slot ${o.slot} enrolled for ${who(u)} (credential ${c.id}).`, c);
   });
 
 // ------------------------------------------------------------------ door
 
 const lockOpt = () => new Option("--lock <id>", "which lock").default("front-door");
+
+const FEEDBACK: Record<string, string> = {
+  granted: "granted",
+  denied: "denied",
+  locked_out: "locked out",
+  error: "error (the bolt jammed)",
+};
 
 program
   .command("keypad")
@@ -300,10 +749,10 @@ program
   .argument("<digits>")
   .addOption(lockOpt())
   .action(async (digits: string, o: { lock: string }) => {
-    const r = await call<{ feedback: string }>(opts(), "POST", `/api/v1/locks/${o.lock}/simulator/keypad`, {
+    const r = await api<{ feedback: string }>("POST", `/api/v1/locks/${enc(o.lock)}/simulator/keypad`, {
       digits,
     });
-    out(`keypad: ${r.feedback}`, r);
+    out(`keypad: ${FEEDBACK[r.feedback] ?? safe(r.feedback)}`, r);
   });
 
 program
@@ -312,10 +761,8 @@ program
   .argument("<uid>")
   .addOption(lockOpt())
   .action(async (uid: string, o: { lock: string }) => {
-    const r = await call<{ feedback: string }>(opts(), "POST", `/api/v1/locks/${o.lock}/simulator/card`, {
-      uid,
-    });
-    out(`reader: ${r.feedback}`, r);
+    const r = await api<{ feedback: string }>("POST", `/api/v1/locks/${enc(o.lock)}/simulator/card`, { uid });
+    out(`reader: ${FEEDBACK[r.feedback] ?? safe(r.feedback)}`, r);
   });
 
 program
@@ -323,66 +770,272 @@ program
   .description("unlock a lock (decided and audited like any attempt)")
   .addOption(lockOpt())
   .action(async (o: { lock: string }) => {
-    const r = await call<{ result: string }>(opts(), "POST", `/api/v1/locks/${o.lock}/unlock`);
-    out(`${o.lock}: ${r.result}`, r);
+    const r = await api<{ result: string; status?: LockStatusView }>(
+      "POST",
+      `/api/v1/locks/${enc(o.lock)}/unlock`,
+    );
+    if (r.result !== "granted")
+      throw new LatchkeyError(
+        "LK_LOCK_BUSY",
+        `${o.lock}: the bolt did not unlock (${r.result}): check the door`,
+      );
+    out(`${safe(o.lock)}: unlocked`, r);
   });
+
+const LOCK_SETTINGS_FLAGS: Record<string, string> = {
+  autoRelock: "autoRelockTime",
+  wrongCodeLimit: "wrongCodeEntryLimit",
+  disableTime: "userCodeTemporaryDisableTime",
+  pinMinLength: "pinMinLength",
+};
+
+function settingsText(l: LockView): string {
+  const s = l.settings;
+  return [
+    `auto-relock ${s.autoRelockTime ? `${s.autoRelockTime} s` : "off"}`,
+    `wrong-code limit ${s.wrongCodeEntryLimit}`,
+    `keypad disabled ${s.userCodeTemporaryDisableTime} s after that`,
+    `PIN min length ${s.pinMinLength}`,
+    `time zone ${safe(l.timeZone)}`,
+  ].join(", ");
+}
 
 program
   .command("lock")
-  .description("lock a lock; `lock add --id <id>` adds a simulated lock; `lock list` lists them")
-  .argument("[action]", "add | list")
+  .summary("lock a lock; lock add | list | set")
+  .description(
+    "lock a lock; `lock add --id ID` adds a simulated lock, `lock list` lists them, `lock set` changes settings",
+  )
+  .addArgument(
+    new Argument("[action]", "add | list | set (none: lock the door)").choices(["add", "list", "set"]),
+  )
   .addOption(lockOpt())
-  .option("--id <id>", "for add: the new lock's id")
-  .option("--name <name>", "for add: display name")
-  .option("--tz <zone>", "for add: IANA time zone")
-  .action(
-    async (action: string | undefined, o: { lock: string; id?: string; name?: string; tz?: string }) => {
-      if (action === undefined) {
-        const r = await call<{ result: string }>(opts(), "POST", `/api/v1/locks/${o.lock}/lock`);
-        out(`${o.lock}: ${r.result}`, r);
-      } else if (action === "add") {
-        if (!o.id) throw new LatchkeyError("LK_INVALID_INPUT", "lock add needs --id");
-        const l = await call<{ id: string; name: string }>(opts(), "POST", "/api/v1/locks", {
-          id: o.id,
-          ...(o.name ? { name: o.name } : {}),
-          ...(o.tz ? { timeZone: o.tz } : {}),
-        });
-        out(`Added lock ${l.id} (${l.name}).`, l);
-      } else if (action === "list") {
-        const list = await call<{ id: string; name: string; timeZone: string }[]>(
-          opts(),
-          "GET",
-          "/api/v1/locks",
+  .option("--id <id>", "add: the new lock's id")
+  .option("--name <name>", "add, set: display name")
+  .option("--tz <zone>", "add, set: IANA time zone")
+  .addOption(
+    new Option("--auto-relock <seconds>", "set: relock after this long (0 off)").argParser(intArg(0)),
+  )
+  .addOption(
+    new Option("--wrong-code-limit <n>", "set: wrong codes before the keypad is disabled").argParser(
+      intArg(1),
+    ),
+  )
+  .addOption(
+    new Option("--disable-time <seconds>", "set: how long the keypad is then disabled").argParser(intArg(1)),
+  )
+  .addOption(
+    new Option("--pin-min-length <n>", "set: shortest PIN accepted for new PINs").argParser(intArg(1)),
+  )
+  .action(async (action: string | undefined, o: Record<string, unknown> & { lock: string }, cmd: Command) => {
+    const given = (k: string) => cmd.getOptionValueSource(k) === "cli";
+    const allowed: Record<string, string[]> = {
+      none: ["lock"],
+      add: ["id", "name", "tz"],
+      list: [],
+      set: ["lock", "name", "tz", ...Object.keys(LOCK_SETTINGS_FLAGS)],
+    };
+    const stray = cmd.options.find(
+      (opt) => given(opt.attributeName()) && !allowed[action ?? "none"]!.includes(opt.attributeName()),
+    );
+    if (stray)
+      throw new LatchkeyError(
+        "LK_INVALID_INPUT",
+        `${stray.long} does not apply to \`latchkey lock${action ? ` ${action}` : ""}\``,
+      );
+    if (action === undefined) {
+      const r = await api<{ result: string }>("POST", `/api/v1/locks/${enc(o.lock)}/lock`);
+      if (r.result !== "locked")
+        throw new LatchkeyError(
+          "LK_LOCK_BUSY",
+          `${o.lock}: the bolt did not lock (${r.result}): check the door`,
         );
-        out(list.map((l) => `${l.id}  ${l.name}  ${l.timeZone}`).join("\n"), list);
-      } else {
+      out(`${safe(o.lock)}: locked`, r);
+    } else if (action === "add") {
+      if (!o.id) throw new LatchkeyError("LK_INVALID_INPUT", "lock add needs --id");
+      const l = await api<{ id: string; name: string }>("POST", "/api/v1/locks", {
+        id: o.id,
+        ...(o.name ? { name: o.name } : {}),
+        ...(o.tz ? { timeZone: o.tz } : {}),
+      });
+      out(`Added lock ${safe(l.id)} (${safe(l.name)}).`, l);
+    } else if (action === "list") {
+      const list = await api<LockView[]>("GET", "/api/v1/locks");
+      out(
+        table(
+          ["ID", "NAME", "TIME ZONE", "MODE", "STATE", "AUTO-RELOCK"],
+          list.map((l) => [
+            l.id,
+            l.name,
+            l.timeZone,
+            l.operatingMode,
+            l.status?.lockState ?? "-",
+            l.settings?.autoRelockTime ? `${l.settings.autoRelockTime} s` : "off",
+          ]),
+        ),
+        list,
+      );
+    } else {
+      const patch: Record<string, unknown> = {};
+      if (o.name !== undefined) patch.name = o.name;
+      if (o.tz !== undefined) patch.timeZone = o.tz;
+      for (const [flag, field] of Object.entries(LOCK_SETTINGS_FLAGS))
+        if (o[flag] !== undefined) patch[field] = o[flag];
+      if (Object.keys(patch).length === 0)
         throw new LatchkeyError(
           "LK_INVALID_INPUT",
-          `unknown lock action "${action}" (add | list, or none to lock)`,
+          "nothing to change: give --auto-relock, --wrong-code-limit, --disable-time, --pin-min-length, --name or --tz",
         );
-      }
-    },
-  );
+      const l = await api<LockView>("PATCH", `/api/v1/locks/${enc(o.lock)}`, patch);
+      out(`${safe(l.id)} (${safe(l.name)}): ${settingsText(l)}.`, l);
+    }
+  });
+
+const mode = program
+  .command("mode")
+  .description("show each lock's OperatingMode; `mode set MODE` changes it")
+  .action(async () => {
+    const list = await api<LockView[]>("GET", "/api/v1/locks");
+    out(
+      table(
+        ["LOCK", "MODE", "MEANING"],
+        list.map((l) => [l.id, l.operatingMode, modeMeaning(l.operatingMode)]),
+      ),
+      list.map((l) => ({ lockId: l.id, mode: l.operatingMode, meaning: modeMeaning(l.operatingMode) })),
+    );
+  });
+mode
+  .command("set")
+  .description(`set a lock's OperatingMode: ${MODES.join(", ")}`)
+  .addArgument(new Argument("<mode>", "the new mode").choices(MODES))
+  .addOption(lockOpt())
+  .action(async (m: string, o: { lock: string }) => {
+    const l = await api<{ id: string; operatingMode: string }>("PUT", `/api/v1/locks/${enc(o.lock)}/mode`, {
+      mode: m,
+    });
+    out(`${safe(l.id)}: mode ${safe(l.operatingMode)}: ${modeMeaning(l.operatingMode)}.`, l);
+  });
+
+program
+  .command("clock")
+  .description("the lock's trusted clock")
+  .command("set")
+  .description("set a lock's clock (owner); default: this machine's time now")
+  .argument("[isoTime]", "ISO time with its offset, e.g. 2026-05-01T09:30:00+02:00")
+  .addOption(lockOpt())
+  .option("--force", "allow setting it behind the lock's time floor (audited)")
+  .action(async (time: string | undefined, o: { lock: string; force?: boolean }) => {
+    const iso = time === undefined ? new Date().toISOString() : parseInstant(time, "the time");
+    const [s, l] = await Promise.all([
+      api<LockStatusView>("PUT", `/api/v1/locks/${enc(o.lock)}/clock`, {
+        time: iso,
+        ...(o.force ? { force: true } : {}),
+      }),
+      api<LockView>("GET", `/api/v1/locks/${enc(o.lock)}`).catch(() => null),
+    ]);
+    const zone = l?.timeZone ?? hostZone();
+    out(
+      `${safe(o.lock)}: clock set to ${isoInZone(s.clock.now, zone)}, ${s.clock.trusted ? "trusted" : "still UNTRUSTED"}.`,
+      s,
+    );
+  });
+
+// ------------------------------------------------------------------ API tokens
+
+async function userOrMe(ref: string | undefined): Promise<User> {
+  return ref === undefined ? api<User>("GET", "/api/v1/me") : findUser(ref);
+}
+
+const token = program.command("token").description("API tokens (for scripts and other tools)");
+token
+  .command("create")
+  .description("issue an API token for yourself or (owner) another user; printed once")
+  .argument("[user]", "user id or name (default: you)")
+  .requiredOption("--label <label>", "what the token is for, e.g. home-assistant")
+  .action(async (ref: string | undefined, o: { label: string }) => {
+    const u = await userOrMe(ref);
+    const r = await api<{ token: string; id: string }>("POST", `/api/v1/users/${u.id}/tokens`, {
+      label: o.label,
+    });
+    const id = r.id;
+    out(
+      `${r.token}\nToken ${id} for ${who(u)}, label ${JSON.stringify(safe(o.label))}. It is shown only this once: store it now. It acts as ${safe(u.name)} (role ${u.role}); revoke it with latchkey token revoke ${id}.`,
+      { ...r, userId: u.id, label: o.label },
+    );
+  });
+token
+  .command("list")
+  .description("a user's API tokens (ids and labels; the secrets are not stored)")
+  .argument("[user]", "user id or name (default: you)")
+  .action(async (ref?: string) => {
+    const u = await userOrMe(ref);
+    const [list, locks] = await Promise.all([
+      api<TokenView[]>("GET", `/api/v1/users/${u.id}/tokens`),
+      api<LockView[]>("GET", "/api/v1/locks"),
+    ]);
+    const zone = siteZone(locks);
+    out(
+      list.length
+        ? table(
+            ["ID", "LABEL", "CREATED"],
+            list.map((t) => [t.id, t.label, isoInZone(t.createdAt, zone)]),
+          )
+        : `${who(u)} has no API tokens.`,
+      list,
+    );
+  });
+token
+  .command("revoke")
+  .description("revoke an API token (your own, or as owner anyone's)")
+  .argument("<tokenId>", "token id, e.g. tok_... (see token list)")
+  .action(async (id: string) => {
+    const r = await api<{ revoked: string }>("DELETE", `/api/v1/tokens/${enc(id)}`);
+    out(`Revoked token ${safe(r.revoked)}.`, r);
+  });
 
 // ------------------------------------------------------------------ audit log
 
-const log = program.command("log").description("the audit log");
+const log = program.command("log").description("read and verify the audit log");
 log
   .command("tail")
-  .option("-n, --lines <n>", "how many events", "20")
+  .description("the latest audit events, with user names and times in each lock's time zone")
+  .addOption(new Option("-n, --lines <n>", "how many events (1–1000)").default(20).argParser(intArg(1, 1000)))
   .option("--lock <id>", "only this lock")
-  .action(async (o: { lines: string; lock?: string }) => {
-    const q = new URLSearchParams({ limit: String(Math.min(1000, Number(o.lines) || 20)), order: "desc" });
+  .action(async (o: { lines: number; lock?: string }) => {
+    const q = new URLSearchParams({ limit: String(o.lines), order: "desc" });
     if (o.lock) q.set("lockId", o.lock);
-    const r = await call<{ events: AuditEvent[] }>(opts(), "GET", `/api/v1/audit?${q}`);
+    const names = async (): Promise<Map<string, string>> => {
+      try {
+        return new Map((await api<User[]>("GET", "/api/v1/users")).map((u) => [u.id, u.name]));
+      } catch (e) {
+        if (!isLatchkeyError(e, "LK_FORBIDDEN")) throw e;
+        const me = await api<User>("GET", "/api/v1/me");
+        return new Map([[me.id, me.name]]);
+      }
+    };
+    const [r, locks, users] = await Promise.all([
+      api<{ events: AuditEvent[] }>("GET", `/api/v1/audit?${q}`),
+      api<LockView[]>("GET", "/api/v1/locks"),
+      names(),
+    ]);
+    const zones = new Map(locks.map((l) => [l.id, l.timeZone]));
+    const site = siteZone(locks);
     const events = r.events.reverse();
-    out(events.map(formatEvent).join("\n") || "(no events)", events);
+    out(
+      events
+        .map((e) =>
+          formatEvent(e, {
+            zoneOf: (id) => (id !== null ? zones.get(id) : undefined) ?? site,
+            nameOf: (id) => users.get(id),
+          }),
+        )
+        .join("\n") || "(no events)",
+      events,
+    );
   });
 log
   .command("verify")
-  .description(
-    "verify the hash chain and the device-key signatures (works offline on the data directory too)",
-  )
+  .description("verify the hash chain and the device-key signatures; exit status 3 when broken")
   .option("--offline", "read the data directory directly, read-only (the hub need not run)")
   .option(
     "--public-key <hex>",
@@ -394,13 +1047,19 @@ log
       const { verifyDataDir } = await import("./verify-offline.ts");
       v = verifyDataDir(opts().dataDir, o.publicKey);
     } else {
-      v = await call<ChainVerification & { publicKey: string }>(opts(), "GET", "/api/v1/audit/verify");
+      v = await api<ChainVerification & { publicKey: string }>("GET", "/api/v1/audit/verify");
     }
-    const human = v.ok
-      ? `audit log OK: events ${v.firstSeq}–${v.lastSeq} (${v.eventsChecked} checked), ${v.checkpointsChecked} signed checkpoints, ${v.unsignedTail} events after the last checkpoint\ndevice public key ${v.publicKey}`
-      : `audit log BROKEN at seq ${v.problem?.seq}: ${v.problem?.what}`;
-    out(human, v);
-    if (!v.ok) process.exitCode = 3;
+    if (!v.ok) {
+      if (jsonMode()) out("", v);
+      throw new LatchkeyError(
+        "LK_AUDIT_CHAIN_BROKEN",
+        `audit log BROKEN at seq ${v.problem?.seq}: ${v.problem?.what ?? "does not verify"}`,
+      );
+    }
+    out(
+      `audit log OK: events ${v.firstSeq}–${v.lastSeq} (${v.eventsChecked} checked), ${v.checkpointsChecked} signed checkpoints, ${v.unsignedTail} events after the last checkpoint\ndevice public key ${safe(v.publicKey)}`,
+      v,
+    );
   });
 
 program
@@ -408,21 +1067,43 @@ program
   .description("export users, credentials and rules as JSON (no secrets)")
   .option("--out <file>", "write to a file instead of standard output")
   .action(async (o: { out?: string }) => {
-    const data = await call(opts(), "GET", "/api/v1/export");
-    const text = `${JSON.stringify(data, null, 2)}\n`;
+    const data = await api("GET", "/api/v1/export");
+    const text = `${safeJson(data, 2)}\n`;
     if (o.out) {
       writeFileSync(o.out, text, { mode: 0o600 });
-      console.log(`Exported to ${o.out}`);
+      console.log(`Exported to ${safe(o.out)}`);
     } else {
       process.stdout.write(text);
     }
   });
 
-program.parseAsync(process.argv).catch((e: unknown) => {
-  if (isLatchkeyError(e)) {
-    console.error(`error ${e.message}`);
-    process.exit(e.fault === "caller" ? 2 : 1);
+// ------------------------------------------------------------------ errors
+
+function usageHint(cmd: Command): string {
+  const name = fullName(cmd);
+  return `usage: ${name} ${cmd.usage()}   (more: ${name} --help)`;
+}
+
+function fail(e: unknown): never {
+  let err: LatchkeyError;
+  let usage: string | null = null;
+  if (e instanceof UsageError) {
+    err = new LatchkeyError("LK_INVALID_INPUT", e.message);
+    usage = usageHint(e.command);
+  } else if (isLatchkeyError(e)) {
+    err = e;
+  } else {
+    if (process.env.LATCHKEY_DEBUG) console.error(e);
+    err = new LatchkeyError("LK_INTERNAL", e instanceof Error ? e.message : String(e));
   }
-  console.error(e);
-  process.exit(1);
-});
+  const code: ErrorCode = err.code;
+  if (jsonMode()) {
+    process.stderr.write(`${safeJson({ ok: false, error: { code, message: err.message } })}\n`);
+  } else {
+    process.stderr.write(`error ${code}: ${safe(err.detail)}\n`);
+    if (usage) process.stderr.write(`${usage}\n`);
+  }
+  process.exit(code === "LK_AUDIT_CHAIN_BROKEN" ? 3 : err.fault === "caller" ? 2 : 1);
+}
+
+program.parseAsync(process.argv).catch(fail);

@@ -30,7 +30,10 @@ export function assertDisplayName(name: string, what = "name"): void {
   if (n.length < 1 || n.length > 100)
     throw new LatchkeyError("LK_INVALID_INPUT", `${what} must be 1–100 characters`);
   // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(n)) {
-    throw new LatchkeyError("LK_INVALID_INPUT", `${what} must not contain control characters or line breaks`);
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(n)) {
+    throw new LatchkeyError(
+      "LK_INVALID_INPUT",
+      `${what} must not contain control characters, line breaks or text-direction overrides`,
+    );
   }
 }

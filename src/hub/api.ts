@@ -431,7 +431,10 @@ export function createApi(hub: Hub): OpenAPIHono {
       params: S.UserIdParam,
       body: S.TokenBody,
     },
-    ({ actor, params, body }) => ({ token: hub.issueToken(actor, params.userId, body.label) }),
+    ({ actor, params, body }) => {
+      const { token, record } = hub.issueToken(actor, params.userId, body.label);
+      return { token, id: record.id, label: record.label, createdAt: record.createdAt };
+    },
   );
 
   route(

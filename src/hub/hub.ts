@@ -398,6 +398,7 @@ export class Hub {
   }
 
   private issueTokenInTransaction(userId: string, label: string): string {
+    assertDisplayName(label, "token label");
     const token = `lk_${toHex(this.crypto.randomBytes(24))}`;
     const rec: ApiTokenRecord = {
       id: newId((n) => this.crypto.randomBytes(n), "tok"),
@@ -416,7 +417,7 @@ export class Hub {
    * acts as its user, so issuing one for another person is impersonation). Stored hashed; shown once.
    * Throws LK_FORBIDDEN, LK_CONFLICT (too many tokens).
    */
-  issueToken(actor: Actor, userId: string, label: string): string {
+  issueToken(actor: Actor, userId: string, label: string): { token: string; record: ApiTokenRecord } {
     this.user(userId);
     if (actor.userId !== userId && actor.role !== Role.Owner) {
       throw new LatchkeyError("LK_FORBIDDEN", "only an owner can issue a token for another user");
@@ -431,7 +432,8 @@ export class Hub {
     this.adminCommit(actor, { action: "token.issue", userId, label }, () => {
       token = this.issueTokenInTransaction(userId, label);
     });
-    return token;
+    const record = this.store.tokenByHash(this.hashSecret(token))!;
+    return { token, record };
   }
 
   /** A user's tokens (ids and labels, never the secrets): themselves, or an owner. */
@@ -731,7 +733,8 @@ export class Hub {
     fields: DistributiveOmit<Credential, "id" | "createdAt">,
     auditExtra: Record<string, JsonValue>,
     replaces: readonly string[] = [],
-  ): CredentialView {
+  ): CredentialView & { replaced: string[] } {
+    if (fields.label !== null) assertDisplayName(fields.label, "label");
     const cred = {
       ...fields,
       id: newId((n) => this.crypto.randomBytes(n), "cred"),
@@ -754,7 +757,7 @@ export class Hub {
       },
     );
     this.rebuildIndex();
-    return this.credentialViews(cred.userId).find((c) => c.id === cred.id)!;
+    return { ...this.credentialViews(cred.userId).find((c) => c.id === cred.id)!, replaced: [...replaces] };
   }
 
   /** PIN collisions per actor in the current window (an oracle for other users' PINs if unbounded). */

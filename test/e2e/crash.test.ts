@@ -27,7 +27,7 @@ async function post(url: string, path: string, body?: unknown, signal?: AbortSig
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "latchkey-crash-"));
-  const h = await startHubProcess(dir);
+  const h = await startHubProcess(dir, ["--no-supervise"]);
   const code = readFileSync(join(dir, "setup-code"), "utf8").trim();
   const claim = await fetch(`${h.url}/api/v1/claim`, {
     method: "POST",
@@ -45,7 +45,7 @@ describe("crash safety (SIGKILL at random points)", () => {
     const acknowledged = new Map<number, string>();
     let totalAcked = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      const h = await startHubProcess(dir);
+      const h = await startHubProcess(dir, ["--no-supervise"]);
       const stop = new AbortController();
       const loops = [0, 1, 2].map(async (n) => {
         for (let i = 0; !stop.signal.aborted; i++) {
