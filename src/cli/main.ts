@@ -331,12 +331,14 @@ program
         maxAuditEvents,
         ...(o.tz ? { timeZone: o.tz } : {}),
       });
-      const stop = async () => {
-        await running.close();
-        process.exit(0);
+      // Idempotent: on Ctrl-C the hub hears SIGINT from the terminal and again from the supervisor.
+      let stopping: Promise<void> | null = null;
+      const stop = () => {
+        stopping ??= running.close().then(() => process.exit(0));
+        return stopping;
       };
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
       exitWithSupervisor(() => void stop());
     },
   );
