@@ -196,8 +196,12 @@ export class LockRuntime {
     return `clock.floor.${this.id}`;
   }
 
+  /** The persisted time floor, cached: this runtime is its only writer (persistFloor, setClock). */
+  private floorCache: EpochMs | null = null;
+
   private readFloor(): EpochMs {
-    return EpochMs(Number(this.ctx.store.getMeta(this.floorKey()) ?? 0));
+    this.floorCache ??= EpochMs(Number(this.ctx.store.getMeta(this.floorKey()) ?? 0));
+    return this.floorCache;
   }
 
   /** Read the RTC against the floor and the monotonic estimate, without auditing (status, housekeeping). */
@@ -234,7 +238,10 @@ export class LockRuntime {
   /** Persist the time floor from a trusted RTC reading (called by the hub's periodic tick and at shutdown). */
   persistFloor(): void {
     const r = this.readClockQuiet();
-    if (r.trusted) this.ctx.store.setMeta(this.floorKey(), String(r.floor));
+    if (r.trusted) {
+      this.ctx.store.setMeta(this.floorKey(), String(r.floor));
+      this.floorCache = r.floor;
+    }
   }
 
   /**
@@ -267,6 +274,7 @@ export class LockRuntime {
       ],
       () => this.ctx.store.setMeta(this.floorKey(), String(newFloor)),
     );
+    this.floorCache = EpochMs(newFloor);
   }
 
   // ------------------------------------------------------------------ inputs
@@ -439,6 +447,17 @@ export class LockRuntime {
   /** Lockout state as decide() should see it: disabled exactly while the monotonic deadline runs. */
   private effectiveLockouts(now: EpochMs): Record<LockoutInput, InputLockoutState> {
     const mono = this.ctx.monotonic();
+    const m = this.monoLockedUntil;
+    const l = this.lockouts;
+    if (m.keypad <= mono && m.reader <= mono && m.fingerprint <= mono) {
+      // The common case: no input is disabled. Only stale persisted deadlines need hiding.
+      if (
+        l.keypad.disabledUntil === null &&
+        l.reader.disabledUntil === null &&
+        l.fingerprint.disabledUntil === null
+      )
+        return l;
+    }
     const view = (input: LockoutInput): InputLockoutState => {
       const left = this.monoLockedUntil[input] - mono;
       return { ...this.lockouts[input], disabledUntil: left > 0 ? EpochMs(now + left) : null };
