@@ -18,6 +18,18 @@ export interface CryptoPort {
   ed25519Verify(publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean;
   /** Derive the 32-byte raw public key from a 32-byte private seed */
   ed25519PublicKey(privateSeed: Uint8Array): Uint8Array;
+  /**
+   * ECDSA P-256 with SHA-256 (FIPS 186-5; COSE "ES256", RFC 9053 § 2.1) over `data`, with the private key
+   * as PKCS#8 DER (RFC 5958). Returns the 64-byte IEEE P1363 form r || s (each 32 bytes, big-endian).
+   * Signatures are randomized: signing the same data twice gives different bytes.
+   */
+  p256Sign(privateKeyPkcs8Der: Uint8Array, data: Uint8Array): Uint8Array;
+  /**
+   * ECDSA P-256/SHA-256 verification with the public key as a 65-byte uncompressed SEC1 point
+   * (0x04 || x || y) and a 64-byte r || s signature; false (never throw) on any malformed input,
+   * including a point not on the curve.
+   */
+  p256Verify(publicKeySec1: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean;
 }
 
 /**

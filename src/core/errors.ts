@@ -98,6 +98,28 @@ export const ErrorCodes = {
     http: 500,
     doc: "The audit hash chain or a checkpoint signature does not verify.",
   },
+  // --- signed envelope: COSE_Sign1 + CWT (caller; spec docs/protocol/envelope.md) ---
+  LK_ENVELOPE_MALFORMED: {
+    fault: "caller",
+    http: 400,
+    doc: "A signed envelope is not well-formed or not deterministic CBOR, or has the wrong structure or claims.",
+  },
+  LK_ENVELOPE_ALG: {
+    fault: "caller",
+    http: 400,
+    doc: "A signed envelope names an algorithm outside the allow-list, or its key does not fit the algorithm.",
+  },
+  LK_ENVELOPE_SIGNATURE: {
+    fault: "caller",
+    http: 401,
+    doc: "A signed envelope's signature does not verify (or its key id is unknown).",
+  },
+  LK_ENVELOPE_EXPIRED: {
+    fault: "caller",
+    http: 401,
+    doc: "A signed envelope is outside its validity window (before nbf or at/after exp, allowing for skew).",
+  },
+  LK_ENVELOPE_TOO_LARGE: { fault: "caller", http: 413, doc: "A signed envelope exceeds the size limit." },
   // --- ours ---
   LK_INTERNAL: { fault: "internal", http: 500, doc: "A bug in Latchkey: an invariant did not hold." },
 } as const;

@@ -2,12 +2,15 @@
  * The Node adapter for the core's {@link CryptoPort}, on node:crypto (OpenSSL). Ed25519 keys arrive as
  * raw 32-byte seeds and public keys; they are wrapped in a fixed DER prefix to build KeyObjects, and the
  * KeyObjects are cached because the same device key signs and verifies over and over.
+ * P-256 (ES256) private keys arrive as PKCS#8 DER and public keys as 65-byte uncompressed SEC1 points
+ * (wrapped in a fixed SPKI prefix); their KeyObjects are cached the same way.
  */
 import {
   createHash,
   createHmac,
   createPrivateKey,
   createPublicKey,
+  generateKeyPairSync,
   type KeyObject,
   randomBytes,
   sign,
@@ -21,8 +24,15 @@ const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "he
 /** SubjectPublicKeyInfo for Ed25519 (RFC 8410 § 4) up to the 32-byte public key. */
 const SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
 
+/** SubjectPublicKeyInfo for an id-ecPublicKey on prime256v1 (RFC 5480 § 2) up to the 65-byte SEC1 point. */
+const SPKI_P256_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d030107034200", "hex");
+
 const ED25519_KEY_BYTES = 32;
 const ED25519_SIGNATURE_BYTES = 64;
+/** Uncompressed SEC1 point: 0x04 || x (32 bytes) || y (32 bytes). */
+const P256_POINT_BYTES = 65;
+/** IEEE P1363 signature: r || s, 32 bytes each. */
+const P256_SIGNATURE_BYTES = 64;
 /** How many KeyObjects of each kind to keep; a hub holds a handful of device keys. */
 const KEY_CACHE_SIZE = 64;
 
@@ -52,6 +62,8 @@ class KeyCache {
 
 const privateKeys = new KeyCache();
 const publicKeys = new KeyCache();
+const p256PrivateKeys = new KeyCache();
+const p256PublicKeys = new KeyCache();
 
 /** A plain Uint8Array copy (not a Buffer, not a view on Node's shared pool). */
 function bytes(b: Buffer): Uint8Array {
@@ -89,6 +101,54 @@ function publicKeyFromRaw(raw: Uint8Array): KeyObject {
     publicKeys.set(id, key);
   }
   return key;
+}
+
+/** The KeyObject for a P-256 PKCS#8 DER private key; throws `LK_INVALID_INPUT` if it is not one. */
+function p256PrivateKey(der: Uint8Array): KeyObject {
+  if (!(der instanceof Uint8Array)) {
+    throw new LatchkeyError("LK_INVALID_INPUT", "a P-256 private key must be PKCS#8 DER bytes");
+  }
+  // Cache by a hash of the key, so no copy of the secret sits in a (unwipeable) JS string.
+  const id = createHash("sha256").update(der).digest("base64");
+  let key = p256PrivateKeys.get(id);
+  if (key === undefined) {
+    let parsed: KeyObject;
+    try {
+      parsed = createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" });
+    } catch {
+      throw new LatchkeyError("LK_INVALID_INPUT", "a P-256 private key must be PKCS#8 DER bytes");
+    }
+    if (parsed.asymmetricKeyType !== "ec" || parsed.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
+      throw new LatchkeyError("LK_INVALID_INPUT", "the PKCS#8 private key is not a P-256 key");
+    }
+    key = parsed;
+    p256PrivateKeys.set(id, key);
+  }
+  return key;
+}
+
+/** The KeyObject for an uncompressed SEC1 P-256 point; throws on a malformed point or one off the curve (callers catch). */
+function p256PublicKey(point: Uint8Array): KeyObject {
+  const id = Buffer.from(point.buffer, point.byteOffset, point.byteLength).toString("hex");
+  let key = p256PublicKeys.get(id);
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_P256_PREFIX, point]), format: "der", type: "spki" });
+    p256PublicKeys.set(id, key);
+  }
+  return key;
+}
+
+/**
+ * A fresh P-256 key pair, for tests and tools: the private key as PKCS#8 DER (what
+ * {@link CryptoPort.p256Sign} takes) and the public key as a 65-byte uncompressed SEC1 point.
+ */
+export function generateP256(): { privateKeyPkcs8Der: Uint8Array; publicKeySec1: Uint8Array } {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const spki = publicKey.export({ format: "der", type: "spki" });
+  return {
+    privateKeyPkcs8Der: bytes(privateKey.export({ format: "der", type: "pkcs8" })),
+    publicKeySec1: bytes(spki.subarray(SPKI_P256_PREFIX.length)),
+  };
 }
 
 export const nodeCrypto: CryptoPort = {
@@ -131,5 +191,34 @@ export const nodeCrypto: CryptoPort = {
   ed25519PublicKey(privateSeed) {
     const spki = createPublicKey(privateKeyFromSeed(privateSeed)).export({ format: "der", type: "spki" });
     return bytes(spki.subarray(SPKI_ED25519_PREFIX.length));
+  },
+
+  p256Sign(privateKeyPkcs8Der, data) {
+    return bytes(
+      sign("sha256", data, { key: p256PrivateKey(privateKeyPkcs8Der), dsaEncoding: "ieee-p1363" }),
+    );
+  },
+
+  p256Verify(publicKeySec1, data, signature) {
+    if (
+      !(publicKeySec1 instanceof Uint8Array) ||
+      !(data instanceof Uint8Array) ||
+      !(signature instanceof Uint8Array) ||
+      publicKeySec1.length !== P256_POINT_BYTES ||
+      publicKeySec1[0] !== 0x04 ||
+      signature.length !== P256_SIGNATURE_BYTES
+    ) {
+      return false;
+    }
+    try {
+      return verify(
+        "sha256",
+        data,
+        { key: p256PublicKey(publicKeySec1), dsaEncoding: "ieee-p1363" },
+        signature,
+      );
+    } catch {
+      return false;
+    }
   },
 };
