@@ -8,6 +8,7 @@
  *   decision.fingerprint  decide() for a sensor slot, no audit append
  *   decision.pin.durable  the real keypad path up to the bolt: HMAC, decide(), durable audit commit
  *                         (SQLite WAL, synchronous=FULL, one transaction with the decision's effects)
+ *   totp.validate         RFC 6238 verification (window ±1 step); baseline.totp_library: otplib doing the same
  *   baseline.sqlite_commit  a raw single-row SQLite WAL full-sync commit, measured in the same run,
  *                         alternating one-for-one with decision.pin.durable so both see the same disk noise
  */
@@ -26,6 +27,7 @@ import { FakeClock } from "../src/device/fake-clock.ts";
 import { openDataDir } from "../src/hub/data-dir.ts";
 import { Hub } from "../src/hub/hub.ts";
 import { nodeCrypto } from "../src/platform/node-crypto.ts";
+import { benchTotp } from "./totp.ts";
 
 const USERS = 10_000;
 const N = Number(process.env.BENCH_N ?? 10_000);
@@ -215,6 +217,7 @@ async function main(): Promise<void> {
     const metrics = [
       ...benchPure(dd.pinSecret, users, credentials),
       ...(await benchDurable(dir, users, credentials)),
+      ...(await benchTotp()),
     ];
     const get = (n: string) => metrics.find((m) => m.name === n) as { p50: number; p99: number };
     const ratio = round(get("decision.pin.durable").p99 / get("baseline.sqlite_commit").p99);
@@ -222,6 +225,8 @@ async function main(): Promise<void> {
       "decision.pin p99 < 1 ms": get("decision.pin").p99 < 1,
       "decision.card p99 < 1 ms": get("decision.card").p99 < 1,
       "decision.pin.durable p99 <= 1.25x baseline.sqlite_commit p99": ratio <= 1.25,
+      "totp.validate p50 <= baseline.totp_library p50":
+        get("totp.validate").p50 <= get("baseline.totp_library").p50,
     };
     const result = {
       generatedAt: new Date().toISOString(),

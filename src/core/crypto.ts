@@ -4,12 +4,20 @@
  */
 import { LatchkeyError } from "./errors.ts";
 
+/** A hash for {@link CryptoPort.hmac}: the three RFC 6238 § 1.2 allows for TOTP (FIPS 180-4). */
+export type HmacAlgorithm = "SHA-1" | "SHA-256" | "SHA-512";
+
 /** Crypto primitives the pure core needs, passed in by the platform (Node adapter: src/platform/node-crypto.ts). All synchronous. */
 export interface CryptoPort {
   /** SHA-256 (FIPS 180-4) */
   sha256(data: Uint8Array): Uint8Array;
   /** HMAC-SHA-256 (RFC 2104; vectors RFC 4231) */
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
+  /**
+   * HMAC (RFC 2104) with the named hash: 20 bytes for SHA-1, 32 for SHA-256, 64 for SHA-512. For HOTP/TOTP
+   * (RFC 4226, RFC 6238), where SHA-1 is the authenticator-app default; use {@link hmacSha256} elsewhere.
+   */
+  hmac(alg: HmacAlgorithm, key: Uint8Array, data: Uint8Array): Uint8Array;
   /** n cryptographically secure random bytes */
   randomBytes(n: number): Uint8Array;
   /** Ed25519 (RFC 8032) signature with a 32-byte private seed */

@@ -58,6 +58,11 @@ export const ErrorCodes = {
     http: 400,
     doc: "A Wiegand frame has an unsupported bit length or bad characters.",
   },
+  LK_TOTP_INVALID: {
+    fault: "caller",
+    http: 400,
+    doc: "An authenticator (TOTP) secret, parameter or otpauth:// URI is malformed or out of range.",
+  },
   LK_SCHEDULE_INVALID: {
     fault: "caller",
     http: 400,

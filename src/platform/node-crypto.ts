@@ -16,7 +16,7 @@ import {
   sign,
   verify,
 } from "node:crypto";
-import type { CryptoPort } from "../core/crypto.ts";
+import type { CryptoPort, HmacAlgorithm } from "../core/crypto.ts";
 import { LatchkeyError } from "../core/errors.ts";
 
 /** PKCS#8 PrivateKeyInfo for Ed25519 (RFC 8410 § 7) up to the 32-byte seed. */
@@ -26,6 +26,13 @@ const SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
 
 /** SubjectPublicKeyInfo for an id-ecPublicKey on prime256v1 (RFC 5480 § 2) up to the 65-byte SEC1 point. */
 const SPKI_P256_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d030107034200", "hex");
+
+/** node:crypto's names for the {@link CryptoPort.hmac} hashes. */
+const HMAC_HASHES: Readonly<Record<HmacAlgorithm, string>> = Object.freeze({
+  "SHA-1": "sha1",
+  "SHA-256": "sha256",
+  "SHA-512": "sha512",
+});
 
 const ED25519_KEY_BYTES = 32;
 const ED25519_SIGNATURE_BYTES = 64;
@@ -158,6 +165,14 @@ export const nodeCrypto: CryptoPort = {
 
   hmacSha256(key, data) {
     return bytes(createHmac("sha256", key).update(data).digest());
+  },
+
+  hmac(alg, key, data) {
+    const hash = Object.hasOwn(HMAC_HASHES, alg) ? HMAC_HASHES[alg] : undefined;
+    if (hash === undefined) {
+      throw new LatchkeyError("LK_INVALID_INPUT", "HMAC hash must be SHA-1, SHA-256 or SHA-512");
+    }
+    return bytes(createHmac(hash, key).update(data).digest());
   },
 
   randomBytes(n) {
