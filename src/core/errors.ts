@@ -63,6 +63,21 @@ export const ErrorCodes = {
     http: 400,
     doc: "An authenticator (TOTP) secret, parameter or otpauth:// URI is malformed or out of range.",
   },
+  LK_GUESTCODE_INVALID: {
+    fault: "caller",
+    http: 400,
+    doc: "A guest-code request, setting or revocation is malformed, or no LK-GC1 grid can express its window.",
+  },
+  LK_GUESTCODE_STATE_FULL: {
+    fault: "caller",
+    http: 409,
+    doc: "The lock's guest-code state table is full: revoke the issuer's epoch instead of single codes.",
+  },
+  LK_ISSUER_UNKNOWN: {
+    fault: "caller",
+    http: 404,
+    doc: "No guest-code issuer with this id is active on the lock (removed, or its epoch was raised).",
+  },
   LK_SCHEDULE_INVALID: {
     fault: "caller",
     http: 400,
