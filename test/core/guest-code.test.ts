@@ -20,6 +20,7 @@ import {
   issueGuestCode,
   PAYLOAD_COUNT,
   planGuestCode,
+  revocationMac,
   tagModulus,
 } from "../../src/core/credentials/guest-code.ts";
 import { fromHex, toHex } from "../../src/core/crypto.ts";
@@ -479,5 +480,23 @@ describe("the false-accept bound", () => {
       expect(w).toBeGreaterThan(40_000);
       expect(w).toBeLessThan(52_000);
     }
+  });
+});
+
+describe("issuer-authenticated revocation", () => {
+  it("matches a node:crypto reference and refuses malformed fields", () => {
+    const r = { issuerId: "issuer-a", epoch: 0, codeId: "0123456789abcdef", dropAfter: 29_000_000 };
+    const msg = Buffer.concat([
+      Buffer.from("LK-GC1-revoke"),
+      Buffer.of(8),
+      Buffer.from("issuer-a"),
+      Buffer.of(0, 0),
+      Buffer.from("0123456789abcdef", "hex"),
+      Buffer.of(0x01, 0xba, 0x81, 0x40),
+    ]);
+    expect(revocationMac(c, keyA.key, r)).toBe(createHmac("sha256", keyA.key).update(msg).digest("hex"));
+    expect(() => revocationMac(c, keyA.key, { ...r, codeId: "XYZ" })).toThrow(/LK_GUESTCODE_INVALID/);
+    expect(() => revocationMac(c, keyA.key, { ...r, epoch: -1 })).toThrow(/LK_GUESTCODE_INVALID/);
+    expect(() => revocationMac(c, keyA.key, { ...r, dropAfter: 2 ** 32 })).toThrow(/LK_GUESTCODE_INVALID/);
   });
 });

@@ -809,3 +809,53 @@ export function issueGuestCode(
     "an identical guest code was already issued; shift the window by a minute",
   );
 }
+
+// ------------------------------------------------------------------ issuer-authenticated revocation
+
+/** A request to revoke one code (docs/protocol/guest-codes.md § 5). `dropAfter` is a local minute. */
+export interface GuestCodeRevocation {
+  readonly issuerId: string;
+  readonly epoch: number;
+  readonly codeId: string;
+  readonly dropAfter: number;
+}
+
+const CODE_ID = /^[0-9a-f]{16}$/;
+
+/**
+ * The issuer's MAC over a revocation: hex(HMAC-SHA-256(K, "LK-GC1-revoke" ‖ u8(len issuerId) ‖ issuerId ‖
+ * u16be(epoch) ‖ codeId as 8 bytes ‖ u32be(dropAfter))). Lets a revocation travel without an API token.
+ *
+ * @throws LatchkeyError `LK_GUESTCODE_INVALID` on a malformed code id, epoch, issuer id or dropAfter
+ */
+export function revocationMac(crypto: CryptoPort, key: Uint8Array, r: GuestCodeRevocation): string {
+  assertRevocation(r);
+  const id = utf8(r.issuerId);
+  const codeId = Uint8Array.from(r.codeId.match(/../g)!.map((h) => Number.parseInt(h, 16)));
+  const msg = concatBytes(
+    utf8(`${GUEST_CODE_FORMAT}-revoke`),
+    Uint8Array.of(id.length),
+    id,
+    Uint8Array.of(r.epoch >>> 8, r.epoch & 0xff),
+    codeId,
+    u32(r.dropAfter),
+  );
+  return toHex(crypto.hmacSha256(key, msg));
+}
+
+/**
+ * Validates a revocation's fields: a 16-hex code id, an epoch 0..65535, an issuer id of 1..64 bytes,
+ * and dropAfter a local minute 0..2^32 − 1.
+ * @throws LatchkeyError `LK_GUESTCODE_INVALID`
+ */
+export function assertRevocation(r: GuestCodeRevocation): void {
+  if (typeof r.codeId !== "string" || !CODE_ID.test(r.codeId))
+    throw invalid("codeId must be 16 lowercase hex digits");
+  if (!Number.isInteger(r.epoch) || r.epoch < 0 || r.epoch > 0xffff) throw invalid("epoch must be 0..65535");
+  if (typeof r.issuerId !== "string" || r.issuerId.length === 0 || utf8(r.issuerId).length > 64) {
+    throw invalid("issuerId must be 1..64 bytes");
+  }
+  if (!Number.isInteger(r.dropAfter) || r.dropAfter < 0 || r.dropAfter >= TWO_POW_32) {
+    throw invalid("dropAfter must be a local minute 0..2^32 - 1");
+  }
+}
