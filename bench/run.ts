@@ -9,6 +9,8 @@
  *   decision.pin.durable  the real keypad path up to the bolt: HMAC, decide(), durable audit commit
  *                         (SQLite WAL, synchronous=FULL, one transaction with the decision's effects)
  *   totp.validate         RFC 6238 verification (window ±1 step); baseline.totp_library: otplib doing the same
+ *   guestcode.validate    LK-GC1 decode + state check, worst case (8 issuer keys, recurring code at an edge);
+ *                         guestcode.validate.reject: a random guess; baseline.hmac_sha256: one HMAC (bench/guest-code.ts)
  *   baseline.sqlite_commit  a raw single-row SQLite WAL full-sync commit, measured in the same run,
  *                         alternating one-for-one with decision.pin.durable so both see the same disk noise
  */
@@ -27,6 +29,7 @@ import { FakeClock } from "../src/device/fake-clock.ts";
 import { openDataDir } from "../src/hub/data-dir.ts";
 import { Hub } from "../src/hub/hub.ts";
 import { nodeCrypto } from "../src/platform/node-crypto.ts";
+import { benchGuestCode } from "./guest-code.ts";
 import { benchTotp } from "./totp.ts";
 
 const USERS = 10_000;
@@ -218,6 +221,7 @@ async function main(): Promise<void> {
       ...benchPure(dd.pinSecret, users, credentials),
       ...(await benchDurable(dir, users, credentials)),
       ...(await benchTotp()),
+      ...benchGuestCode(),
     ];
     const get = (n: string) => metrics.find((m) => m.name === n) as { p50: number; p99: number };
     const ratio = round(get("decision.pin.durable").p99 / get("baseline.sqlite_commit").p99);
@@ -225,6 +229,7 @@ async function main(): Promise<void> {
       "decision.pin p99 < 1 ms": get("decision.pin").p99 < 1,
       "decision.card p99 < 1 ms": get("decision.card").p99 < 1,
       "decision.pin.durable p99 <= 1.25x baseline.sqlite_commit p99": ratio <= 1.25,
+      "guestcode.validate p99 < 0.2 ms": get("guestcode.validate").p99 < 0.2,
       "totp.validate p50 <= baseline.totp_library p50":
         get("totp.validate").p50 <= get("baseline.totp_library").p50,
     };

@@ -484,9 +484,10 @@ export type GuestCodeDecode =
 /**
  * Decode and authenticate a typed guest code at local minute `now` (docs/protocol/guest-codes.md § 4).
  *
- * For every issuer key (at most {@link GUEST_CODE_MAX_ISSUER_KEYS}) the tag of the current candidate S
- * and of the next one (S + R, reported as phase `before`) are computed — all of them, with no early exit.
- * Work: 2·I HMAC-SHA-256 plus one for the code id of a match. Never throws for any `digits` string.
+ * For every issuer key (at most {@link GUEST_CODE_MAX_ISSUER_KEYS}) the tag of the current candidate S is
+ * computed, with no early exit; only if none matches, the tags of the next candidate (S + R, reported as
+ * phase `before`). Work: I HMAC-SHA-256 (+1 for the code id) for a code authentic now, 2·I for anything
+ * else. Never throws for any `digits` string.
  *
  * @param digits what was typed
  * @param now the lock's local wall-clock minute (`localTimeIn(zone, trustedNow).localEpochMinutes`)
@@ -514,13 +515,18 @@ export function decodeGuestCode(
   if (p >= PAYLOAD_COUNT || !Number.isSafeInteger(now)) return { status: "malformed" };
   const { s, period } = candidateStart(p, now, drift);
   const s2 = s + period;
+  // Pass 1: the current candidate S under every key, with no early exit, so the time taken does not
+  // depend on which key matched. Pass 2 (only when pass 1 found nothing): the next candidate S + R under
+  // every key, to tell an early guest ("not yet valid") from a wrong code. The only timing difference is
+  // between "authentic now" and not, which the door itself shows.
   let hit: { key: IssuerKey; s: number } | null = null;
-  for (const k of keys) {
-    // Both tags always computed: the time taken does not depend on which (if any) matched.
-    const a = s >= 0 && s < TWO_POW_32 ? computeTag(crypto, k.key, len, p, s) : -1;
-    const b = s2 >= 0 && s2 < TWO_POW_32 ? computeTag(crypto, k.key, len, p, s2) : -1;
-    if (hit === null && a === tau) hit = { key: k, s };
-    else if (hit === null && b === tau) hit = { key: k, s: s2 };
+  for (const cand of [s, s2]) {
+    if (cand < 0 || cand >= TWO_POW_32) continue;
+    for (const k of keys) {
+      const t = computeTag(crypto, k.key, len, p, cand);
+      if (hit === null && t === tau) hit = { key: k, s: cand };
+    }
+    if (hit !== null) break;
   }
   if (hit === null) return { status: "noMatch" };
   const { params, phase } = materialise(p, hit.s, now, drift);
