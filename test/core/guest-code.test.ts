@@ -160,7 +160,7 @@ const arbWindowRequest = fc
     uses: fc.constantFrom(2, 3, 5, 10),
     durationMinutes: fc.constantFrom(60, 240, 1440, 10_080),
   })
-  .map(({ kind, start, len, uses, durationMinutes }): GuestCodeRequest => {
+  .map(({ kind, start, len, uses, durationMinutes }): Exclude<GuestCodeRequest, { kind: "recurring" }> => {
     const from = formatLocalMinutes(start);
     const to = formatLocalMinutes(start + len);
     if (kind === "uses") return { kind, from, to, uses };
