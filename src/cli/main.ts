@@ -10,6 +10,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Argument, Command, type HelpContext, Option } from "commander";
+import QRCode from "qrcode";
 import type { AuditEvent, ChainVerification } from "../core/audit/chain.ts";
 import { type ErrorCode, isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import type { User, WeekDaySchedule, YearDaySchedule } from "../core/model.ts";
@@ -150,7 +151,7 @@ interface LockView {
 interface CredentialView {
   readonly id: string;
   readonly userId: string;
-  readonly type: "pin" | "rfid" | "fingerprint";
+  readonly type: "pin" | "rfid" | "fingerprint" | "totp";
   readonly locks: "all" | readonly string[];
   readonly label: string | null;
   readonly lastUsedAt: number | null;
@@ -158,6 +159,7 @@ interface CredentialView {
   readonly cardId?: string;
   readonly slot?: number;
   readonly pinLength?: number;
+  readonly requirePin?: boolean;
 }
 
 interface TokenView {
@@ -617,10 +619,12 @@ windowOptions(
 
 // ------------------------------------------------------------------ credentials
 
-const credential = program.command("credential").description("list and remove a user's credentials");
+const credential = program
+  .command("credential")
+  .description("list, add (authenticator apps) and remove a user's credentials");
 credential
   .command("list")
-  .description("a user's PINs, cards and fingerprints (never the PIN digits)")
+  .description("a user's PINs, cards, fingerprints and authenticator apps (never PIN digits or app secrets)")
   .argument("<user>", "user id or name")
   .action(async (ref: string) => {
     const u = await findUser(ref);
@@ -635,7 +639,11 @@ credential
             ["ID", "TYPE", "LABEL", "LOCKS", "CARD/SLOT", "DURESS", "LAST USED"],
             creds.map((c) => [
               c.id,
-              c.type === "pin" ? `pin (${c.pinLength ?? "?"} digits)` : c.type,
+              c.type === "pin"
+                ? `pin (${c.pinLength ?? "?"} digits)`
+                : c.type === "totp"
+                  ? `totp (${c.requirePin ? "PIN + code" : "code alone"})`
+                  : c.type,
               c.label ?? "-",
               c.locks === "all" ? "all" : c.locks.join(","),
               c.type === "rfid" ? c.cardId : c.type === "fingerprint" ? `slot ${c.slot}` : "-",
@@ -645,6 +653,60 @@ credential
           )
         : `${who(u)} has no credentials.`,
       creds,
+    );
+  });
+credential
+  .command("add")
+  .description(
+    "enrol an authenticator app (--totp): prints the otpauth:// URI and a QR code to scan, once. For PINs, cards and fingerprints see pin set, card add, fingerprint add",
+  )
+  .argument("<user>", "user id or name")
+  .option("--totp", "an authenticator app (RFC 6238 TOTP: SHA-1, 6 digits, 30 s)")
+  .option("--alone", "the code opens on its own (default: the user's PIN, then the code, in one entry)")
+  .option("--label <text>", "a label, e.g. the phone's name")
+  .option("--locks <ids>", '"all" or comma-separated lock ids')
+  .action(async (ref: string, o: { totp?: boolean; alone?: boolean; label?: string; locks?: string }) => {
+    if (!o.totp) {
+      throw new LatchkeyError(
+        "LK_INVALID_INPUT",
+        "credential add enrols authenticator apps: give --totp (PINs: pin set; cards: card add; fingerprints: fingerprint add)",
+      );
+    }
+    const locks = parseLocks(o.locks);
+    const u = await findUser(ref);
+    const r = await api<{ credential: CredentialView; otpauthUri: string; qrSvg: string }>(
+      "POST",
+      `/api/v1/users/${u.id}/totp`,
+      {
+        requirePin: !o.alone,
+        ...(o.label !== undefined ? { label: o.label } : {}),
+        ...(locks ? { locks } : {}),
+      },
+    );
+    if (jsonMode()) {
+      out("", { credential: r.credential, otpauthUri: r.otpauthUri });
+      return;
+    }
+    // The QR code is drawn here from the URI (ANSI colours on a terminal, block characters otherwise).
+    const qr = await QRCode.toString(r.otpauthUri, {
+      type: process.stdout.isTTY ? "terminal" : "utf8",
+      small: true,
+      errorCorrectionLevel: "M",
+    });
+    const how = r.credential.requirePin
+      ? "at the keypad, type the PIN and then the app's 6-digit code as one entry; the PIN alone no longer opens"
+      : "at the keypad, the app's 6-digit code opens on its own";
+    out(
+      [
+        `Authenticator app enrolled for ${who(u)} (credential ${r.credential.id}): ${how}.`,
+        "Scan this QR code with the app now. It is shown only once and the hub cannot show it again:",
+        "",
+        qr.trimEnd(),
+        "",
+        // The URI is made by the hub from a name it validated; escaped all the same.
+        safe(r.otpauthUri),
+      ].join("\n"),
+      r,
     );
   });
 credential

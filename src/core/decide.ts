@@ -4,6 +4,10 @@
  * typed PIN into a digest before calling (digits never reach this module), writes the decision to the
  * durable audit log and only then moves the bolt.
  *
+ * Authenticator-app (TOTP) codes need the secret, an HMAC and the time, so the runtime verifies them
+ * (`credentials/totp.ts`) and passes the outcome in the keypad attempt as a {@link TotpCheck}; this
+ * module decides what that outcome means (dual credential, accept once, clock trust, scope).
+ *
  * Semantics follow Matter 1.3 § 5.2 (Door Lock): UserType (§ 5.2.6.16), UserStatus (§ 5.2.6.15),
  * OperatingMode (§ 5.2.6.13), schedules (§ 5.2.10.14–19), wrong-code lockout (§ 5.2.9.32–33).
  */
@@ -20,6 +24,7 @@ import {
   type PinCredential,
   type RfidCredential,
   Role,
+  type TotpCredential,
   type User,
   UserStatus,
   UserType,
@@ -51,12 +56,51 @@ export const DenyReason = {
   ClockUntrusted: "clock_untrusted",
   /** The bolt is jammed; the actuator will not be driven until the jam is cleared. */
   LockJammed: "lock_jammed",
+  /**
+   * A PIN alone from a user whose authenticator (TOTP) credential requires the PIN plus the code
+   * (Matter's Dual credential rule). Not a wrong entry: the PIN was right.
+   */
+  SecondCredentialRequired: "second_credential_required",
+  /** The right PIN followed by an authenticator code that is wrong, too old or not yet valid. Counts as a wrong entry. */
+  TotpInvalid: "totp_invalid",
+  /** An authenticator code already used (RFC 6238 § 5.2 accept once), or older than one used. Counts as a wrong entry. */
+  TotpReplayed: "totp_replayed",
 } as const;
 export type DenyReason = (typeof DenyReason)[keyof typeof DenyReason];
 
+/**
+ * What the runtime found when it checked an authenticator (TOTP) code typed at the keypad (RFC 6238
+ * § 5.2, `verifyTotp`). Never the digits.
+ *
+ * - `dual`: the entry was a PIN followed by the code; `pinDigest` of the attempt is the PIN part's
+ *   digest and the code was checked against that PIN's user's TOTP credentials that require a PIN.
+ * - `alone`: the entry was a code on its own, checked against the credentials that open without a PIN.
+ *
+ * `accepted` carries the time step T of the code (persisted as the credential's `lastStep`);
+ * `replayed` means the code matched but at or below `lastStep`; `mismatch` that it matched nothing in
+ * the window. `credentialId` is null only when a mismatch cannot be pinned to one credential.
+ */
+export type TotpCheck =
+  | {
+      readonly mode: "dual" | "alone";
+      readonly outcome: "accepted";
+      readonly credentialId: string;
+      readonly step: number;
+    }
+  | {
+      readonly mode: "dual" | "alone";
+      readonly outcome: "replayed" | "mismatch";
+      readonly credentialId: string | null;
+    };
+
 /** What was presented. PINs arrive only as their keyed digest (see `credentials/pin-policy.ts`). */
 export type Attempt =
-  | { readonly source: typeof OperationSource.Keypad; readonly pinDigest: string }
+  | {
+      readonly source: typeof OperationSource.Keypad;
+      readonly pinDigest: string;
+      /** An authenticator code in the same entry, already checked by the runtime. */
+      readonly totp?: TotpCheck;
+    }
   | { readonly source: typeof OperationSource.Rfid; readonly cardId: string }
   | { readonly source: typeof OperationSource.Biometric; readonly slot: number }
   /** A remote unlock by an already authenticated user (API token, later Matter fabric / phone key). */
@@ -70,6 +114,10 @@ export interface CredentialIndex {
   readonly pins: ReadonlyMap<string, readonly PinCredential[]>;
   readonly cards: ReadonlyMap<string, readonly RfidCredential[]>;
   readonly fingerprints: ReadonlyMap<number, readonly FingerprintCredential[]>;
+  /** Authenticator (TOTP) credentials by user: a code is checked against the user its PIN identified. */
+  readonly totpByUser: ReadonlyMap<string, readonly TotpCredential[]>;
+  /** The TOTP credentials that open without a PIN (`requirePin` false; at most 10 per lock). */
+  readonly totpAlone: readonly TotpCredential[];
 }
 
 /** Everything decide() needs about one lock at one moment. */
@@ -88,7 +136,9 @@ export interface DecisionState {
 /** A state change decide() asks the runtime to persist together with the decision. */
 export type Effect =
   | { readonly kind: "markFirstUse"; readonly userId: string; readonly at: EpochMs }
-  | { readonly kind: "disableUser"; readonly userId: string };
+  | { readonly kind: "disableUser"; readonly userId: string }
+  /** Accept once (RFC 6238 § 5.2): persist the code's time step as the credential's `lastStep` with the grant. */
+  | { readonly kind: "acceptTotpStep"; readonly credentialId: string; readonly step: number };
 
 export type Decision =
   | {
@@ -242,25 +292,103 @@ function safelyWithinSchedules(user: User, timeZone: string, now: EpochMs): bool
   }
 }
 
+/** The user's TOTP credentials at `lockId` that need the PIN first (Dual): a code after their PIN is checked against these. */
+export function dualTotpAt(index: CredentialIndex, userId: string, lockId: string): TotpCredential[] {
+  return (index.totpByUser.get(userId) ?? []).filter((c) => c.requirePin && inScope(c.locks, lockId));
+}
+
+/** The TOTP credentials at `lockId` that open without a PIN: a 6-digit entry that is no PIN is checked against these. */
+export function aloneTotpAt(index: CredentialIndex, lockId: string): TotpCredential[] {
+  return index.totpAlone.filter((c) => inScope(c.locks, lockId));
+}
+
+/** Who presented what at the keypad once the TOTP rules are applied, or the deny they lead to. */
+type Presented = {
+  user: User;
+  /** The credential the decision names: the TOTP credential when a code was accepted, else the PIN, card, ... */
+  credential: Credential | null;
+  /** The PIN of the entry (its duress flag counts), if any. */
+  pin: PinCredential | null;
+  /** The accepted TOTP credential and step, to persist as its `lastStep`. */
+  totp: { credential: TotpCredential; step: number } | null;
+};
+
+/** Apply an accepted/replayed/mismatched code (already checked by the runtime) to `candidates`. */
+function judgeCode(
+  state: DecisionState,
+  check: TotpCheck,
+  user: User,
+  candidates: readonly TotpCredential[],
+  pin: PinCredential | null,
+): Presented | Decision {
+  const named = candidates.find((c) => c.id === check.credentialId) ?? null;
+  // A code's validity depends on the time: with an untrusted clock neither a match nor a mismatch
+  // means anything, so refuse before judging it (not counted: nothing opens until the time is set).
+  if (!state.clockTrusted) return deny(DenyReason.ClockUntrusted, user, named ?? pin);
+  if (check.outcome !== "accepted") {
+    const reason = check.outcome === "mismatch" ? DenyReason.TotpInvalid : DenyReason.TotpReplayed;
+    return deny(reason, user, named, true);
+  }
+  if (named === null) return deny(DenyReason.UnknownCredential, null, null, true);
+  if (named.lastStep !== null && check.step <= named.lastStep) {
+    return deny(DenyReason.TotpReplayed, user, named, true);
+  }
+  return { user, credential: named, pin, totp: { credential: named, step: check.step } };
+}
+
+/**
+ * Identify who is at the door: the credential lookup, plus for the keypad the TOTP rules (code alone,
+ * PIN then code, and a PIN alone refused when its user's rule is Dual).
+ */
+function identify(state: DecisionState, attempt: Attempt): Presented | Decision {
+  const { index, lockId } = state;
+  const check = attempt.source === "keypad" ? attempt.totp : undefined;
+  if (check?.mode === "alone") {
+    const cred = aloneTotpAt(index, lockId).find((c) => c.id === check.credentialId);
+    const user = cred ? index.users.get(cred.userId) : undefined;
+    if (!cred || !user || check.outcome === "mismatch")
+      return deny(DenyReason.UnknownCredential, null, null, true);
+    return judgeCode(state, check, user, [cred], null);
+  }
+
+  const match = lookup(state, attempt);
+  if ("reason" in match) return deny(match.reason, null, null, true);
+  const { user, credential } = match;
+  const pin = credential?.type === "pin" ? credential : null;
+  if (attempt.source !== "keypad") return { user, credential, pin, totp: null };
+
+  const dual = dualTotpAt(index, user.id, lockId);
+  if (check === undefined) {
+    if (dual.length > 0) return deny(DenyReason.SecondCredentialRequired, user, credential);
+    return { user, credential, pin, totp: null };
+  }
+  // PIN then code from a user with no Dual TOTP here: the entry as a whole is unknown.
+  if (dual.length === 0) return deny(DenyReason.UnknownCredential, null, null, true);
+  return judgeCode(state, check, user, dual, pin);
+}
+
 /**
  * Decide one access attempt.
  *
  * @param state the lock's view: mode, battery band, clock trust, per-input lockouts, credential index
- * @param attempt what was presented (PIN as its keyed digest, normalised card id, fingerprint slot, or an authenticated remote user)
+ * @param attempt what was presented (PIN as its keyed digest, with the runtime's {@link TotpCheck} of an
+ *   authenticator code if the entry had one; normalised card id; fingerprint slot; or an authenticated remote user)
  * @param now the trusted time (ms since epoch) from {@link observeClock}
- * @returns a grant (with effects to persist: first use, disabling a disposable user) or a deny with a {@link DenyReason}
+ * @returns a grant (with effects to persist: first use, disabling a disposable user, a TOTP credential's
+ *   accepted step) or a deny with a {@link DenyReason}
  *
- * Order of checks: input lockout → credential lookup → user status/type → OperatingMode → jam →
- * battery reserve → clock trust (time-bound users only) → schedules → disposable/expiring use.
+ * Order of checks: input lockout → credential lookup (for an authenticator code: the Dual rule, then
+ * clock trust, then the code and accept once) → user status/type → OperatingMode → jam → battery
+ * reserve → clock trust (time-bound users only) → schedules → disposable/expiring use.
  * Never throws for any attempt.
  */
 export function decide(state: DecisionState, attempt: Attempt, now: EpochMs): Decision {
   const input = lockoutInputOf(attempt);
   if (input !== null && isDisabled(state.lockouts[input], now)) return deny(DenyReason.Lockout);
 
-  const match = lookup(state, attempt);
-  if ("reason" in match) return deny(match.reason, null, null, true);
-  const { user, credential } = match;
+  const presented = identify(state, attempt);
+  if ("outcome" in presented) return presented;
+  const { user, credential, pin, totp } = presented;
 
   if (user.userStatus !== UserStatus.OccupiedEnabled) return deny(DenyReason.UserDisabled, user, credential);
   if (user.userType === UserType.NonAccess) return deny(DenyReason.NonAccessUser, user, credential);
@@ -299,7 +427,8 @@ export function decide(state: DecisionState, attempt: Attempt, now: EpochMs): De
       };
     }
   }
+  if (totp) effects.push({ kind: "acceptTotpStep", credentialId: totp.credential.id, step: totp.step });
 
-  const duress = credential?.type === "pin" && credential.duress;
+  const duress = pin?.duress ?? false;
   return { outcome: "grant", userId: user.id, credentialId: credential?.id ?? null, duress, effects };
 }

@@ -63,6 +63,11 @@ export const ErrorCodes = {
     http: 400,
     doc: "An authenticator (TOTP) secret, parameter or otpauth:// URI is malformed or out of range.",
   },
+  LK_TOTP_ALONE_LIMIT: {
+    fault: "caller",
+    http: 409,
+    doc: "A lock already has the most authenticator (TOTP) credentials that open without a PIN (10).",
+  },
   LK_GUESTCODE_INVALID: {
     fault: "caller",
     http: 400,

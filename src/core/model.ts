@@ -2,6 +2,7 @@
  * The access-control model, in Matter Door Lock vocabulary (Matter 1.3 § 5.2, "Door Lock Cluster").
  * Plain data only: the lock runtime, the store and the hub all pass these shapes around.
  */
+import type { HmacAlgorithm } from "./crypto.ts";
 import type { EpochMs, Seconds } from "./units.ts";
 
 /** Matter § 5.2.6.16 UserTypeEnum (the subset Latchkey supports), as stable string ids. */
@@ -42,11 +43,16 @@ export const Role = {
 } as const;
 export type Role = (typeof Role)[keyof typeof Role];
 
-/** Matter § 5.2.6.9 CredentialTypeEnum (subset). The mechanical key is an event source, not a credential. */
+/**
+ * Matter § 5.2.6.9 CredentialTypeEnum (subset), plus `totp`, a Latchkey extension: Matter has no
+ * authenticator-app credential. The mechanical key is an event source, not a credential.
+ */
 export const CredentialType = {
   Pin: "pin",
   Rfid: "rfid",
   Fingerprint: "fingerprint",
+  /** An authenticator-app code (RFC 6238 TOTP). Latchkey extension, not a Matter credential type. */
+  Totp: "totp",
 } as const;
 export type CredentialType = (typeof CredentialType)[keyof typeof CredentialType];
 
@@ -179,7 +185,33 @@ export interface FingerprintCredential extends CredentialBase {
   readonly slot: number;
 }
 
-export type Credential = PinCredential | RfidCredential | FingerprintCredential;
+/**
+ * An authenticator app (RFC 6238 TOTP) typed at the keypad. A Latchkey extension: Matter § 5.2.6.9 has
+ * no TOTP credential type. The secret is held in memory only; the store keeps it sealed
+ * (AES-256-GCM under `secrets/totp-seal-key`, see docs/protocol/totp.md).
+ *
+ * With `requirePin` (the default: Matter's CredentialRuleEnum `Dual`, two credentials for one user) the
+ * user types their PIN immediately followed by the current code in one entry, and their PIN alone no
+ * longer opens. Without it (owners and admins only) the code alone opens; at most 10 such credentials
+ * per lock, because every one of them is a target for a random 6-digit guess.
+ */
+export interface TotpCredential extends CredentialBase {
+  readonly type: "totp";
+  /** The shared secret K (RFC 4226 § 4 R6: 16–64 bytes, 20 by default). Never stored in clear, never shown after enrolment. */
+  readonly secret: Uint8Array;
+  /** The HMAC hash (RFC 6238 § 1.2); SHA-1, the default every authenticator app supports. */
+  readonly algorithm: HmacAlgorithm;
+  /** Code length (RFC 4226 § 5.3); 6. */
+  readonly digits: number;
+  /** Time step X (RFC 6238 § 4.1); 30 s. */
+  readonly step: Seconds;
+  /** Dual credential: the PIN must precede the code (default true). */
+  readonly requirePin: boolean;
+  /** The time step T of the last accepted code (accept once, RFC 6238 § 5.2), or null before the first. */
+  readonly lastStep: number | null;
+}
+
+export type Credential = PinCredential | RfidCredential | FingerprintCredential | TotpCredential;
 
 /** Battery condition bands used by decide(): `critical` keeps a reserve for owners only. */
 export const BatteryLevel = { Ok: "ok", Low: "low", Critical: "critical" } as const;

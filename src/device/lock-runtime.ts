@@ -9,18 +9,22 @@
 import type { JsonValue } from "../core/audit/canonical.ts";
 import { type AuditEventInput, AuditKind } from "../core/audit/chain.ts";
 import { type ClockDistrust, type ClockReading, observeClock } from "../core/clock.ts";
-import type { MutableCredentialIndex } from "../core/credential-index.ts";
+import { type MutableCredentialIndex, replaceTotpCredential } from "../core/credential-index.ts";
 import { normalizeUid, wiegandCardId } from "../core/credentials/card-id.ts";
-import { pinDigest } from "../core/credentials/pin-policy.ts";
+import { PIN_MAX_DIGITS, PIN_MIN_DIGITS, pinDigest } from "../core/credentials/pin-policy.ts";
+import { TOTP_DEFAULT_DIGITS, TOTP_DEFAULT_WINDOW, verifyTotp } from "../core/credentials/totp.ts";
 import { decodeWiegand } from "../core/credentials/wiegand.ts";
 import type { CryptoPort } from "../core/crypto.ts";
 import {
   type Attempt,
+  aloneTotpAt,
   type Decision,
   type DecisionState,
   DenyReason,
   decide,
+  dualTotpAt,
   lockoutInputOf,
+  type TotpCheck,
 } from "../core/decide.ts";
 import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import {
@@ -34,9 +38,11 @@ import {
 import {
   BatteryLevel,
   type DoorState,
+  inScope,
   LockState,
   OperatingMode,
   OperationSource,
+  type TotpCredential,
   type User,
   UserStatus,
 } from "../core/model.ts";
@@ -90,6 +96,11 @@ export interface LockStatus {
   readonly lockouts: Readonly<Record<LockoutInput, InputLockoutState>>;
   readonly autoRelockTime: number;
 }
+
+/** Length of an authenticator code typed at the keypad (RFC 4226 § 5.3; the apps' default). */
+const KEYPAD_CODE_DIGITS = TOTP_DEFAULT_DIGITS;
+/** The longest keypad entry: a 12-digit PIN followed by a 6-digit code. */
+const MAX_KEYPAD_DIGITS = PIN_MAX_DIGITS + KEYPAD_CODE_DIGITS;
 
 const CREDENTIAL_TYPE_OF: Record<Attempt["source"], string | null> = {
   keypad: "pin",
@@ -279,14 +290,89 @@ export class LockRuntime {
 
   // ------------------------------------------------------------------ inputs
 
-  /** Digits then '#' at the keypad. The digits are hashed at once and never stored or logged. */
+  /**
+   * Digits then '#' at the keypad. The digits are hashed (a PIN) or checked as an authenticator code at
+   * once, and never stored or logged. How an entry is read: {@link keypadAttempt}.
+   */
   async keypadEntry(digits: string): Promise<AttemptResult> {
-    if (!/^\d{1,16}$/.test(digits))
+    if (!/^\d+$/.test(digits) || digits.length > MAX_KEYPAD_DIGITS)
       return this.attempt({ source: "keypad", pinDigest: "" }, { malformed: true });
-    return this.attempt({
-      source: "keypad",
-      pinDigest: pinDigest(this.ctx.crypto, this.ctx.pinSecret, digits),
-    });
+    const reading = this.readClock();
+    return this.attempt(this.keypadAttempt(digits, reading.now), {}, reading);
+  }
+
+  /**
+   * Read one keypad entry (docs/protocol/totp.md, "Keypad entry"):
+   *
+   * 1. The whole entry is a PIN if any PIN has its digest (decide() then applies scope and, for a user
+   *    whose TOTP credential requires the PIN, refuses the PIN alone).
+   * 2. Otherwise, an entry of a PIN length (4–12) plus 6 digits: the last 6 are an authenticator code
+   *    after the PIN, if the rest is a PIN at this lock whose user has a Dual TOTP credential here.
+   * 3. Otherwise, exactly 6 digits: a code on its own, checked against this lock's TOTP credentials that
+   *    open without a PIN. Only a code that matched one of them is reported; a miss reads as a wrong PIN.
+   * 4. Otherwise the entry is an unknown PIN.
+   *
+   * The code is verified here (RFC 6238 § 5.2, one step either side, accept once) because that needs
+   * the secret, HMAC and the time; decide() gets only the outcome.
+   */
+  private keypadAttempt(digits: string, now: EpochMs): Attempt {
+    const { crypto, pinSecret } = this.ctx;
+    const index = this.ctx.index();
+    const asPin: Attempt = { source: "keypad", pinDigest: pinDigest(crypto, pinSecret, digits) };
+    if (index.pins.has(asPin.pinDigest)) return asPin;
+
+    const pinLength = digits.length - KEYPAD_CODE_DIGITS;
+    if (pinLength >= PIN_MIN_DIGITS && pinLength <= PIN_MAX_DIGITS) {
+      const digest = pinDigest(crypto, pinSecret, digits.slice(0, pinLength));
+      const pin = index.pins.get(digest)?.find((c) => inScope(c.locks, this.id));
+      const dual = pin ? dualTotpAt(index, pin.userId, this.id) : [];
+      if (dual.length > 0) {
+        const totp = this.checkCode(dual, digits.slice(pinLength), now, "dual");
+        return { source: "keypad", pinDigest: digest, totp };
+      }
+    }
+
+    if (digits.length === KEYPAD_CODE_DIGITS) {
+      const alone = aloneTotpAt(index, this.id);
+      if (alone.length > 0) {
+        const totp = this.checkCode(alone, digits, now, "alone");
+        if (totp.outcome !== "mismatch") return { ...asPin, totp };
+      }
+    }
+    return asPin;
+  }
+
+  /**
+   * Check `code` against each of `candidates` (all of them: a handful at most). An accepted code wins
+   * over a replayed one, which wins over a mismatch.
+   */
+  private checkCode(
+    candidates: readonly TotpCredential[],
+    code: string,
+    now: EpochMs,
+    mode: TotpCheck["mode"],
+  ): TotpCheck {
+    let accepted: { id: string; step: number } | null = null;
+    let replayed: string | null = null;
+    for (const c of candidates) {
+      let r: ReturnType<typeof verifyTotp>;
+      try {
+        r = verifyTotp(this.ctx.crypto, c.secret, code, now, {
+          step: c.step,
+          digits: c.digits,
+          alg: c.algorithm,
+          window: TOTP_DEFAULT_WINDOW,
+          lastAcceptedCounter: c.lastStep,
+        });
+      } catch {
+        continue; // a corrupt credential (or a time before 1970) opens nothing
+      }
+      if (r.ok) accepted ??= { id: c.id, step: r.counter };
+      else if (r.reason === "replayed") replayed ??= c.id;
+    }
+    if (accepted) return { mode, outcome: "accepted", credentialId: accepted.id, step: accepted.step };
+    if (replayed) return { mode, outcome: "replayed", credentialId: replayed };
+    return { mode, outcome: "mismatch", credentialId: candidates.length === 1 ? candidates[0]!.id : null };
   }
 
   /** An ISO 14443 card at the reader (UID as hex). A malformed UID is logged as a bad frame. */
@@ -479,14 +565,18 @@ export class LockRuntime {
    * Throws LK_AUDIT_NOT_DURABLE (after the hub's fatal handler ran) if the log cannot be written —
    * in which case the bolt does not move.
    */
-  async attempt(attempt: Attempt, extra: Record<string, JsonValue> = {}): Promise<AttemptResult> {
-    const reading = this.readClock();
+  async attempt(
+    attempt: Attempt,
+    extra: Record<string, JsonValue> = {},
+    reading: ClockReading = this.readClock(),
+  ): Promise<AttemptResult> {
     const now = reading.now;
     const decision = decide(this.decisionState(reading), attempt, now);
     const input = lockoutInputOf(attempt);
     const events: AuditEventInput[] = [];
     const base: Record<string, JsonValue> = { source: attempt.source, ...extra };
-    const credentialType = CREDENTIAL_TYPE_OF[attempt.source];
+    const credentialType =
+      attempt.source === "keypad" && attempt.totp ? "totp" : CREDENTIAL_TYPE_OF[attempt.source];
     if (credentialType) base.credentialType = credentialType;
     if (decision.userId) base.userId = decision.userId;
     if (decision.credentialId) base.credentialId = decision.credentialId;
@@ -531,7 +621,15 @@ export class LockRuntime {
 
     const index = this.ctx.index();
     const changedUsers: User[] = [];
+    const acceptedSteps: TotpCredential[] = [];
     for (const eff of decision.effects) {
+      if (eff.kind === "acceptTotpStep") {
+        const c = decision.userId
+          ? index.totpByUser.get(decision.userId)?.find((x) => x.id === eff.credentialId)
+          : undefined;
+        if (c) acceptedSteps.push({ ...c, lastStep: eff.step });
+        continue;
+      }
       const u = changedUsers.find((x) => x.id === eff.userId) ?? index.users.get(eff.userId);
       if (!u) continue;
       const updated: User =
@@ -543,16 +641,19 @@ export class LockRuntime {
       else changedUsers.push(updated);
     }
 
-    // One durable transaction: the events and the state they imply. Nothing else rides on the unlock
+    // One durable transaction: the events and the state they imply (a TOTP code's accepted step
+    // included, so the code cannot open twice, even across a restart). Nothing else rides on the unlock
     // path (the time floor and last-use times are persisted on the hub's periodic tick).
     const [accessEvent] = this.ctx.audit.commit(events, () => {
       for (const u of changedUsers) this.ctx.store.upsertUser(u);
+      for (const c of acceptedSteps) this.ctx.store.setTotpLastStep(c.id, c.lastStep!);
       if (input && nextLockout) this.ctx.store.setLockout(this.id, input, nextLockout);
     });
     // Durable: now update memory and move the bolt.
     if (input && nextLockout) this.lockouts = { ...this.lockouts, [input]: nextLockout };
     if (input && lockoutPeriod > 0) this.monoLockedUntil[input] = this.ctx.monotonic() + lockoutPeriod;
     for (const u of changedUsers) index.users.set(u.id, u);
+    for (const c of acceptedSteps) replaceTotpCredential(index, c);
     if (decision.outcome === "grant" && decision.credentialId)
       this.ctx.noteCredentialUse(decision.credentialId, now);
 

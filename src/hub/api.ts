@@ -9,6 +9,7 @@ import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { streamSSE } from "hono/streaming";
+import QRCode from "qrcode";
 import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import { Role } from "../core/model.ts";
 import { EpochMs } from "../core/units.ts";
@@ -384,6 +385,24 @@ export function createApi(hub: Hub): OpenAPIHono {
       body: S.PinBody,
     },
     ({ actor, params, body }) => hub.setPin(actor, params.userId, body.pin, body as never),
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/users/{userId}/totp",
+      summary:
+        "Enrol an authenticator app (RFC 6238 TOTP): returns the otpauth:// URI and its QR code as SVG, shown once",
+      tag: "credentials",
+      params: S.UserIdParam,
+      body: S.TotpBody,
+    },
+    async ({ actor, params, body, c }) => {
+      const { credential, otpauthUri } = hub.addTotp(actor, params.userId, body as never);
+      const qrSvg = await QRCode.toString(otpauthUri, { type: "svg", errorCorrectionLevel: "M", margin: 2 });
+      // The secret is in this response only: keep it out of every cache.
+      c.header("cache-control", "no-store");
+      return { credential, otpauthUri, qrSvg };
+    },
   );
   route(
     {

@@ -4,10 +4,11 @@
  *   latchkey.db            SQLite edge store (WAL)
  *   secrets/device-key     Ed25519 seed of the hub (32 bytes, mode 0600)
  *   secrets/pin-secret     HMAC key for PIN digests (32 bytes, mode 0600)
+ *   secrets/totp-seal-key  AES-256-GCM key sealing authenticator (TOTP) secrets in the database (32 bytes, mode 0600)
  *   setup-code             the one-time owner setup code, until it is used (mode 0600)
  *   hub.lock               PID of the running hub: a second hub on the same directory is refused
  *
- * Secrets are kept out of the database so a copied database alone reveals no PIN.
+ * Secrets are kept out of the database so a copied database alone reveals no PIN and no TOTP secret.
  */
 import {
   chmodSync,
@@ -30,6 +31,8 @@ export interface DataDir {
   readonly dbPath: string;
   readonly deviceKey: Uint8Array;
   readonly pinSecret: Uint8Array;
+  /** AES-256-GCM key that seals TOTP secrets at rest (see store/secret-seal.ts). */
+  readonly totpSealKey: Uint8Array;
   /** True when this call created the directory's secrets (first run). */
   readonly created: boolean;
 }
@@ -58,6 +61,7 @@ export function openDataDir(dir: string): DataDir {
   chmodSync(join(path, "secrets"), 0o700);
   const keyFile = join(path, "secrets", "device-key");
   const pinFile = join(path, "secrets", "pin-secret");
+  const sealFile = join(path, "secrets", "totp-seal-key");
   const dbPath = join(path, "latchkey.db");
   let created = false;
   if (!existsSync(keyFile) && !existsSync(pinFile)) {
@@ -77,9 +81,19 @@ export function openDataDir(dir: string): DataDir {
       `${path}/secrets is incomplete (device-key and pin-secret are both needed)`,
     );
   }
+  // Added with TOTP credentials: a data directory from an earlier version gets its key on the next start.
+  // (A database with sealed secrets but no key fails when the secrets are read, naming the file.)
+  if (!existsSync(sealFile)) writeSecret(sealFile, nodeCrypto.randomBytes(32));
   // SQLite creates the -wal and -shm files with the database's mode: make it owner-only from the start.
   if (!existsSync(dbPath)) writeFileSync(dbPath, "", { mode: 0o600 });
-  return { path, dbPath, deviceKey: readSecret(keyFile), pinSecret: readSecret(pinFile), created };
+  return {
+    path,
+    dbPath,
+    deviceKey: readSecret(keyFile),
+    pinSecret: readSecret(pinFile),
+    totpSealKey: readSecret(sealFile),
+    created,
+  };
 }
 
 function pidAlive(pid: number): boolean {

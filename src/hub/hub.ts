@@ -16,6 +16,13 @@ import type { Clock } from "../core/clock.ts";
 import { buildCredentialIndex, type MutableCredentialIndex } from "../core/credential-index.ts";
 import { normalizeUid, parseCardId } from "../core/credentials/card-id.ts";
 import { assertPinAcceptable, effectiveMinLength, pinDigest } from "../core/credentials/pin-policy.ts";
+import {
+  newTotpSecret,
+  otpauthUri,
+  TOTP_DEFAULT_ALGORITHM,
+  TOTP_DEFAULT_DIGITS,
+  TOTP_DEFAULT_STEP_SECONDS,
+} from "../core/credentials/totp.ts";
 import { type CryptoPort, timingSafeEqualHex, toHex, utf8 } from "../core/crypto.ts";
 import { LatchkeyError } from "../core/errors.ts";
 import { assertDisplayName, newId, normalizeCode, randomBase32 } from "../core/ids.ts";
@@ -39,6 +46,7 @@ import type { Scheduler } from "../device/ports.ts";
 import { SimulatedLockHardware, type SimulatorState } from "../device/simulator/simulated-hardware.ts";
 import { nodeCrypto } from "../platform/node-crypto.ts";
 import type { AuditQuery } from "../store/audit-store.ts";
+import { aesGcmSealer } from "../store/secret-seal.ts";
 import {
   type ApiTokenRecord,
   type LockRecord,
@@ -95,11 +103,19 @@ export interface NewUser {
 
 export type UserPatch = Partial<NewUser> & { readonly userStatus?: UserStatus };
 
-/** A credential as the API shows it: never the PIN digest. */
+/** A credential as the API shows it: never the PIN digest, never a TOTP secret (nor its last step). */
 export type CredentialView =
   | (Omit<Extract<Credential, { type: "pin" }>, "pinDigest"> & { lastUsedAt: number | null })
   | (Extract<Credential, { type: "rfid" }> & { lastUsedAt: number | null })
-  | (Extract<Credential, { type: "fingerprint" }> & { lastUsedAt: number | null });
+  | (Extract<Credential, { type: "fingerprint" }> & { lastUsedAt: number | null })
+  | (Omit<Extract<Credential, { type: "totp" }>, "secret" | "lastStep"> & { lastUsedAt: number | null });
+
+/** A new authenticator-app enrolment: the only time its secret leaves the hub (inside `otpauthUri`). */
+export interface TotpEnrolment {
+  readonly credential: CredentialView;
+  /** `otpauth://totp/Latchkey:NAME?secret=...`: show it once (as a QR code); never log or store it. */
+  readonly otpauthUri: string;
+}
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
@@ -127,7 +143,11 @@ export class Hub {
   constructor(opts: HubOptions) {
     this.o = opts;
     this.crypto = opts.crypto ?? nodeCrypto;
-    this.store = new SqliteEdgeStore({ path: opts.dataDir.dbPath, crypto: this.crypto });
+    this.store = new SqliteEdgeStore({
+      path: opts.dataDir.dbPath,
+      crypto: this.crypto,
+      sealer: aesGcmSealer(opts.dataDir.totpSealKey),
+    });
     this.publicKey = this.crypto.ed25519PublicKey(opts.dataDir.deviceKey);
     let deviceId = this.store.getMeta("hub.device_id");
     if (!deviceId) {
@@ -633,6 +653,10 @@ export class Hub {
         const { pinDigest: _omit, ...rest } = c;
         return { ...rest, lastUsedAt: lu };
       }
+      if (c.type === "totp") {
+        const { secret: _secret, lastStep: _lastStep, ...rest } = c;
+        return { ...rest, lastUsedAt: lu };
+      }
       return { ...c, lastUsedAt: lu };
     });
   }
@@ -848,10 +872,74 @@ export class Hub {
     );
   }
 
+  /** Authenticator codes that open without a PIN, per lock: each is a target for every random 6-digit guess. */
+  static readonly MAX_TOTP_ALONE_PER_LOCK = 10;
+  /** The service name authenticator apps show next to the code. */
+  static readonly TOTP_ISSUER = "Latchkey";
+
+  /**
+   * Enrol an authenticator app (RFC 6238 TOTP) for a user: a fresh 160-bit secret (RFC 4226 § 4 R6) with
+   * the parameters every app supports (SHA-1, 6 digits, 30 s). Returns the credential and the
+   * `otpauth://` URI, the only time the secret leaves the hub (the caller shows it once, as a QR code);
+   * the store keeps it sealed. Authorised like a PIN: owners and admins, for themselves or for the users
+   * they manage. `requirePin` (default true) is Matter's Dual credential rule: the PIN, then the code, in
+   * one entry; the PIN alone then stops opening. `requirePin: false` (the code alone) is for owners and
+   * admins to grant, at most {@link MAX_TOTP_ALONE_PER_LOCK} per lock.
+   * Throws LK_NOT_FOUND, LK_FORBIDDEN, LK_TOTP_ALONE_LIMIT.
+   */
+  addTotp(
+    actor: Actor,
+    userId: string,
+    opts: { locks?: LockScope; requirePin?: boolean; label?: string | null } = {},
+  ): TotpEnrolment {
+    const user = this.user(userId);
+    if (actor.userId === userId) this.requireRole(actor, Role.Admin);
+    else this.requireManage(actor, user);
+    const requirePin = opts.requirePin ?? true;
+    if (!requirePin) this.requireRole(actor, Role.Admin);
+    const scope = this.resolveScope(opts.locks);
+    if (!requirePin) {
+      const alone = this.allCredentials().filter((c) => c.type === "totp" && !c.requirePin);
+      for (const l of this.scopeLocks(scope)) {
+        if (alone.filter((c) => inScope(c.locks, l.id)).length >= Hub.MAX_TOTP_ALONE_PER_LOCK) {
+          throw new LatchkeyError(
+            "LK_TOTP_ALONE_LIMIT",
+            `lock ${l.id} already has ${Hub.MAX_TOTP_ALONE_PER_LOCK} authenticator codes that open without a PIN: enrol this one with the PIN (the default) or remove one`,
+            { lockId: l.id },
+          );
+        }
+      }
+    }
+    const secret = newTotpSecret(this.crypto);
+    // The account is the user's name as the app shows it (a ':' would split the otpauth label).
+    const account = user.name.replaceAll(":", " ").trim() || user.id;
+    const uri = otpauthUri({ issuer: Hub.TOTP_ISSUER, account, secret });
+    const { replaced: _none, ...credential } = this.enrol(
+      actor,
+      {
+        userId,
+        type: "totp",
+        secret,
+        algorithm: TOTP_DEFAULT_ALGORITHM,
+        digits: TOTP_DEFAULT_DIGITS,
+        step: Seconds(TOTP_DEFAULT_STEP_SECONDS),
+        requirePin,
+        lastStep: null,
+        locks: scope,
+        label: opts.label ?? null,
+      },
+      { requirePin },
+    );
+    return { credential: credential as CredentialView, otpauthUri: uri };
+  }
+
   removeCredential(actor: Actor, credentialId: string): void {
     const cred = this.allCredentials().find((c) => c.id === credentialId);
     if (!cred) throw new LatchkeyError("LK_NOT_FOUND", `no credential ${credentialId}`);
     if (actor.userId !== cred.userId) this.requireManage(actor, this.user(cred.userId));
+    // Removing one's own authenticator app would let one's PIN open alone again: like enrolling it,
+    // that is for owners and admins.
+    else if (cred.type === "totp") this.requireRole(actor, Role.Admin);
     this.adminCommit(
       actor,
       { action: "credential.remove", userId: cred.userId, credentialId, credentialType: cred.type },
@@ -926,7 +1014,7 @@ export class Hub {
       users: this.users().map((u) => ({ ...u }) as unknown as JsonValue),
       credentials: this.credentialViews().map((c) => ({ ...c }) as unknown as JsonValue),
       secretsIncluded: false,
-      note: "PINs are never exported: users re-enrol their PINs after an import.",
+      note: "PINs and authenticator (TOTP) secrets are never exported: users re-enrol them after an import.",
     };
   }
 

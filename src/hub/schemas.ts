@@ -117,6 +117,17 @@ export const PinBody = z
   })
   .strict();
 
+export const TotpBody = z
+  .object({
+    locks: LockScopeSchema.optional(),
+    requirePin: z.boolean().optional().openapi({
+      description:
+        "true (default): the PIN then the code in one keypad entry (Matter Dual credential); false: the code alone (owners and admins; at most 10 per lock)",
+    }),
+    label: z.string().max(100).nullable().optional(),
+  })
+  .strict();
+
 export const CardBody = z
   .object({
     uid: z

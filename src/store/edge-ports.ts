@@ -22,7 +22,7 @@ export interface TransactionalAuditStore extends AuditStore {
   compact?(): void;
 }
 
-/** The lock runtime's own state: lockout counters, time floors, users touched by decisions, lock config. */
+/** The lock runtime's own state: lockout counters, time floors, users touched by decisions, TOTP steps, lock config. */
 export interface RuntimeStateStore {
   lockouts(): Map<string, Map<LockoutInput, InputLockoutState>>;
   setLockout(lockId: string, input: LockoutInput, s: InputLockoutState): void;
@@ -30,4 +30,6 @@ export interface RuntimeStateStore {
   setMeta(key: string, value: string): void;
   upsertUser(u: User): void;
   updateLock(l: LockRecord): void;
+  /** Persist a TOTP credential's last accepted time step (accept once); never moves it back. */
+  setTotpLastStep(credentialId: string, step: number): void;
 }

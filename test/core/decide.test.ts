@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { type Attempt, type DecisionState, DenyReason, decide } from "../../src/core/decide.ts";
 import type { User } from "../../src/core/model.ts";
 import { EpochMs } from "../../src/core/units.ts";
-import { card, finger, pin, state, T0, user } from "../support/builders.ts";
+import { card, finger, pin, state, T0, totp, user } from "../support/builders.ts";
 
 const D_ALICE = "a".repeat(64);
 const D_BOB = "b".repeat(64);
@@ -27,6 +27,35 @@ const base = (usersOverride: User[] = [alice, bob], p: Partial<DecisionState> = 
   );
 
 const keypad = (pinDigest: string): Attempt => ({ source: "keypad", pinDigest });
+
+// Dave has a PIN and a Dual authenticator credential; Erin a code that opens alone (last used at step 100).
+const D_DAVE = "f".repeat(64);
+const dave = user({ id: "dave" });
+const erin = user({ id: "erin" });
+const withTotp = (p: Partial<DecisionState> = {}) =>
+  state(
+    [alice, bob, dave, erin],
+    [
+      pin("c-bob", "bob", D_BOB),
+      pin("c-dave", "dave", D_DAVE),
+      totp("t-dave", "dave"),
+      totp("t-erin", "erin", { requirePin: false, lastStep: 100 }),
+    ],
+    p,
+  );
+const dualCode = (outcome: "accepted" | "replayed" | "mismatch", step = 200): Attempt => ({
+  source: "keypad",
+  pinDigest: D_DAVE,
+  totp:
+    outcome === "accepted"
+      ? { mode: "dual", outcome, credentialId: "t-dave", step }
+      : { mode: "dual", outcome, credentialId: "t-dave" },
+});
+const aloneCode = (step: number): Attempt => ({
+  source: "keypad",
+  pinDigest: D_UNKNOWN,
+  totp: { mode: "alone", outcome: "accepted", credentialId: "t-erin", step },
+});
 const at = (iso: string) => EpochMs(Date.parse(iso));
 
 // Table: every deny reason (and the grants) with the smallest state that produces it.
@@ -257,6 +286,43 @@ const table: { name: string; st: DecisionState; attempt: Attempt; now?: EpochMs;
     attempt: keypad(D_BOB),
     expect: "grant",
   },
+  {
+    name: "grant: PIN then authenticator code",
+    st: withTotp(),
+    attempt: dualCode("accepted"),
+    expect: "grant",
+  },
+  { name: "grant: authenticator code alone", st: withTotp(), attempt: aloneCode(101), expect: "grant" },
+  {
+    name: "PIN alone of a Dual user",
+    st: withTotp(),
+    attempt: keypad(D_DAVE),
+    expect: DenyReason.SecondCredentialRequired,
+  },
+  {
+    name: "PIN then a wrong code",
+    st: withTotp(),
+    attempt: dualCode("mismatch"),
+    expect: DenyReason.TotpInvalid,
+  },
+  {
+    name: "PIN then a used code",
+    st: withTotp(),
+    attempt: dualCode("replayed"),
+    expect: DenyReason.TotpReplayed,
+  },
+  {
+    name: "code alone at or below the last accepted step",
+    st: withTotp(),
+    attempt: aloneCode(100),
+    expect: DenyReason.TotpReplayed,
+  },
+  {
+    name: "clock untrusted: authenticator code, even for an unrestricted user",
+    st: withTotp({ clockTrusted: false }),
+    attempt: dualCode("accepted"),
+    expect: DenyReason.ClockUntrusted,
+  },
 ];
 
 describe("decide(): one row per outcome", () => {
@@ -273,6 +339,48 @@ describe("decide(): one row per outcome", () => {
   it("a duress PIN grants and flags duress", () => {
     const d = decide(base(), keypad(D_DURESS), T0);
     expect(d).toMatchObject({ outcome: "grant", userId: "alice", duress: true });
+  });
+
+  it("authenticator codes: a grant carries the step to persist; wrong codes count, a PIN alone does not", () => {
+    expect(decide(withTotp(), dualCode("accepted", 200), T0)).toMatchObject({
+      outcome: "grant",
+      userId: "dave",
+      credentialId: "t-dave",
+      effects: [{ kind: "acceptTotpStep", credentialId: "t-dave", step: 200 }],
+    });
+    expect(decide(withTotp(), keypad(D_DAVE), T0)).toMatchObject({
+      userId: "dave",
+      countsAsWrongEntry: false,
+    });
+    expect(decide(withTotp(), dualCode("mismatch"), T0)).toMatchObject({ countsAsWrongEntry: true });
+    expect(decide(withTotp(), dualCode("replayed"), T0)).toMatchObject({ countsAsWrongEntry: true });
+    expect(decide(withTotp({ clockTrusted: false }), dualCode("mismatch"), T0)).toMatchObject({
+      reason: DenyReason.ClockUntrusted,
+      countsAsWrongEntry: false,
+    });
+    // A code alone must name a credential that opens alone at this lock: Dave's Dual one does not.
+    const daveAlone: Attempt = {
+      source: "keypad",
+      pinDigest: D_UNKNOWN,
+      totp: { mode: "alone", outcome: "accepted", credentialId: "t-dave", step: 5 },
+    };
+    expect(decide(withTotp(), daveAlone, T0)).toMatchObject({
+      reason: DenyReason.UnknownCredential,
+      countsAsWrongEntry: true,
+    });
+    // Bob has no authenticator: his PIN then six digits is an unknown entry.
+    const bobThenCode: Attempt = {
+      source: "keypad",
+      pinDigest: D_BOB,
+      totp: { mode: "dual", outcome: "accepted", credentialId: "t-dave", step: 5 },
+    };
+    expect(decide(withTotp(), bobThenCode, T0)).toMatchObject({ reason: DenyReason.UnknownCredential });
+    // Scoped elsewhere, Dave's authenticator does not hold back his PIN here.
+    const scoped = state(
+      [dave],
+      [pin("c-dave", "dave", D_DAVE), totp("t-dave", "dave", { locks: ["back-door"] })],
+    );
+    expect(decide(scoped, keypad(D_DAVE), T0).outcome).toBe("grant");
   });
 
   it("an expiring user past its timeout is denied and disabled for good", () => {
@@ -299,13 +407,12 @@ describe("decide(): one row per outcome", () => {
     expect(d.effects.map((e) => e.kind)).toEqual(["markFirstUse", "disableUser"]);
   });
 
-  it("only unknown or wrong-lock credentials count towards WrongCodeEntryLimit", () => {
+  it("only unknown or wrong-lock credentials and wrong or used authenticator codes count towards WrongCodeEntryLimit", () => {
+    const counted: string[] = ["unknown_credential", "wrong_lock", "totp_invalid", "totp_replayed"];
     for (const row of table) {
       const d = decide(row.st, row.attempt, T0);
       if (d.outcome === "deny") {
-        expect(d.countsAsWrongEntry, row.name).toBe(
-          d.reason === "unknown_credential" || d.reason === "wrong_lock",
-        );
+        expect(d.countsAsWrongEntry, row.name).toBe(counted.includes(d.reason));
       }
     }
   });

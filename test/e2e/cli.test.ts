@@ -4,6 +4,9 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { logValue, safe } from "../../src/cli/format.ts";
+import { parseOtpauthUri, totpAt } from "../../src/core/credentials/totp.ts";
+import { EpochMs } from "../../src/core/units.ts";
+import { nodeCrypto } from "../../src/platform/node-crypto.ts";
 import { cli, startHubProcess, waitExit } from "../support/processes.ts";
 
 // The hub runs in a zone with a fixed offset and no DST, so times in the CLI's output are predictable.
@@ -151,6 +154,48 @@ describe("latchkey CLI against a running hub", () => {
     const empty = await withStdin("", "pin", "set", "Carol");
     expect(empty.code).toBe(2);
     expect(empty.stderr).toMatch(/^error LK_PIN_FORMAT: no PIN given/);
+  });
+
+  it("enrols an authenticator app with a terminal QR code; the PIN then the code opens", async () => {
+    expect((await run("user", "add", "Tina Totp")).code).toBe(0);
+    expect((await withStdin("590317\n", "pin", "set", "Tina Totp")).code).toBe(0);
+    const noType = await run("credential", "add", "Tina Totp");
+    expect(noType.code).toBe(2);
+    expect(noType.stderr).toMatch(/^error LK_INVALID_INPUT: .*--totp/);
+
+    const add = await run("credential", "add", "Tina Totp", "--totp", "--label", "phone");
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stdout).toMatch(
+      /^Authenticator app enrolled for Tina Totp \(usr_\w+\) \(credential cred_\w+\): at the keypad, type the PIN and then/m,
+    );
+    expect(add.stdout).toMatch(/[\u2580\u2584\u2588]{5}/); // the QR code, in block characters
+    const uri = /^otpauth:\/\/totp\/Latchkey:Tina%20Totp\?secret=[A-Z2-7]+&\S+$/m.exec(add.stdout)?.[0];
+    expect(uri).toBeDefined();
+    const secret = parseOtpauthUri(uri!).secret;
+
+    const list = await run("credential", "list", "Tina Totp");
+    expect(list.stdout).toMatch(/^cred_\w+\s+totp \(PIN \+ code\)\s+phone\s+all\s+-\s+-\s+never$/m);
+    expect(list.stdout).not.toContain(uri!.split("secret=")[1]!.slice(0, 32));
+
+    expect((await run("keypad", "590317")).stdout).toBe("keypad: denied\n");
+    const lockNow = (await apiCall<{ status: { clock: { now: number } } }>("GET", "/api/v1/locks/front-door"))
+      .json.data.status.clock.now;
+    const code = totpAt(nodeCrypto, secret, EpochMs(lockNow));
+    expect((await run("keypad", `590317${code}`)).stdout).toBe("keypad: granted\n");
+    expect((await run("keypad", `590317${code}`)).stdout).toBe("keypad: denied\n");
+    const tail = await run("log", "tail", "-n", "2");
+    expect(tail.stdout).toMatch(/access\.granted\s+credentialId=cred_\w+ credentialType=totp source=keypad/);
+    expect(tail.stdout).toMatch(
+      /access\.denied\s+credentialId=cred_\w+ credentialType=totp reason=totp_replayed/,
+    );
+    expect(tail.stdout).not.toContain(code);
+
+    // --alone and --json: the URI without the SVG.
+    const json = await run("--json", "credential", "add", "Tina Totp", "--totp", "--alone");
+    const data = JSON.parse(json.stdout) as { credential: { requirePin: boolean }; otpauthUri: string };
+    expect(data.credential.requirePin).toBe(false);
+    expect(data.otpauthUri).toMatch(/^otpauth:\/\/totp\//);
+    expect(data).not.toHaveProperty("qrSvg");
   });
 
   it("disables and enables a user, schedules and clears their access", async () => {

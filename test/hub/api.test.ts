@@ -2,8 +2,11 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Milliseconds } from "../../src/core/units.ts";
+import { base32Encode } from "../../src/core/credentials/base32.ts";
+import { parseOtpauthUri, totpAt } from "../../src/core/credentials/totp.ts";
+import { EpochMs, Milliseconds } from "../../src/core/units.ts";
 import { type RunningHub, startHub } from "../../src/hub/server.ts";
+import { nodeCrypto } from "../../src/platform/node-crypto.ts";
 
 let running: RunningHub;
 let dir: string;
@@ -292,10 +295,78 @@ describe("hub API", () => {
     );
   });
 
+  it("enrols an authenticator app once (URI and SVG QR code), lists it without the secret, opens with PIN then code", async () => {
+    const u = (await api("POST", "/api/v1/users", { name: "Tess Totp" })).json.data;
+    expect((await api("POST", `/api/v1/users/${u.id}/pin`, { pin: "590317" })).status).toBe(200);
+    const r = await fetch(`${running.url}/api/v1/users/${u.id}/totp`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ownerToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ label: "phone" }),
+    });
+    expect(r.status).toBe(200);
+    expect(r.headers.get("cache-control")).toBe("no-store");
+    const { data } = (await r.json()) as {
+      data: {
+        credential: { id: string; type: string; requirePin: boolean };
+        otpauthUri: string;
+        qrSvg: string;
+      };
+    };
+    expect(data.credential).toMatchObject({ type: "totp", requirePin: true, label: "phone" });
+    expect(data.otpauthUri).toMatch(/^otpauth:\/\/totp\/Latchkey:Tess%20Totp\?secret=[A-Z2-7]+&/);
+    expect(data.qrSvg).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    const secret = parseOtpauthUri(data.otpauthUri).secret;
+    const b32 = base32Encode(secret);
+
+    // Shown once: the list, the user view and the audit log never carry it.
+    const list = await api("GET", `/api/v1/users/${u.id}/credentials`);
+    expect(list.json.data).toEqual([
+      expect.objectContaining({ type: "pin" }),
+      expect.objectContaining({
+        id: data.credential.id,
+        type: "totp",
+        algorithm: "SHA-1",
+        digits: 6,
+        step: 30,
+      }),
+    ]);
+    expect(JSON.stringify(list.json)).not.toContain(b32);
+    expect(JSON.stringify((await api("GET", `/api/v1/users/${u.id}`)).json)).not.toContain(b32);
+    expect(JSON.stringify((await api("GET", "/api/v1/audit?limit=1000")).json)).not.toContain(b32);
+    expect((await api("GET", "/api/v1/openapi.json", undefined, null)).json).toHaveProperty([
+      "paths",
+      "/api/v1/users/{userId}/totp",
+    ]);
+
+    // At the keypad: the PIN alone no longer opens; the PIN then the code (for the lock's clock) does.
+    const keypad = async (digits: string) =>
+      (await api("POST", "/api/v1/locks/front-door/simulator/keypad", { digits })).json.data.feedback;
+    expect(await keypad("590317")).toBe("denied");
+    const lockNow = (await api("GET", "/api/v1/locks/front-door")).json.data.status.clock.now as number;
+    expect(await keypad(`590317${totpAt(nodeCrypto, secret, EpochMs(lockNow))}`)).toBe("granted");
+
+    // Members cannot enrol (not even themselves); the code alone is an owner/admin decision.
+    const m = (await api("POST", "/api/v1/users", { name: "Mo Member" })).json.data;
+    const mt = (await api("POST", `/api/v1/users/${m.id}/tokens`, { label: "t" })).json.data.token;
+    expect((await api("POST", `/api/v1/users/${m.id}/totp`, {}, mt)).json.error?.code).toBe("LK_FORBIDDEN");
+    const alone = await api("POST", `/api/v1/users/${m.id}/totp`, { requirePin: false });
+    expect(alone.json.data.credential.requirePin).toBe(false);
+    const own = await api("DELETE", `/api/v1/credentials/${alone.json.data.credential.id}`, undefined, mt);
+    expect(own.json.error?.code).toBe("LK_FORBIDDEN");
+    expect((await api("POST", `/api/v1/users/${m.id}/totp`, { secret: "AAAA" })).json.error?.code).toBe(
+      "LK_INVALID_INPUT",
+    );
+
+    // Removed through the common credential path: the PIN alone opens again.
+    const del = await api("DELETE", `/api/v1/credentials/${data.credential.id}`);
+    expect(del.json.data).toEqual({ removed: data.credential.id });
+    expect(await keypad("590317")).toBe("granted");
+  });
+
   it("exports users and credentials without secrets", async () => {
     const ex = (await api("GET", "/api/v1/export")).json.data;
     expect(ex).toMatchObject({ format: "latchkey-export", version: 1, secretsIncluded: false });
-    expect(JSON.stringify(ex)).not.toMatch(/pinDigest|480613/);
+    expect(JSON.stringify(ex)).not.toMatch(/pinDigest|480613|secret"|lastStep/);
   });
 });
 

@@ -2,8 +2,8 @@
 import { buildCredentialIndex } from "../../src/core/credential-index.ts";
 import type { DecisionState } from "../../src/core/decide.ts";
 import { INITIAL_LOCKOUT } from "../../src/core/lockout.ts";
-import type { Credential, User } from "../../src/core/model.ts";
-import { EpochMs } from "../../src/core/units.ts";
+import type { Credential, TotpCredential, User } from "../../src/core/model.ts";
+import { EpochMs, Seconds } from "../../src/core/units.ts";
 
 export const T0 = EpochMs(Date.UTC(2026, 0, 5, 9, 0, 0)); // Monday 2026-01-05 09:00 UTC
 
@@ -53,6 +53,25 @@ export function card(
 
 export function finger(id: string, userId: string, slot: number): Credential {
   return { id, userId, type: "fingerprint", slot, locks: "all", label: null, createdAt: T0 };
+}
+
+/** A TOTP credential (RFC 6238 defaults; Dual unless `requirePin: false`). The secret is all zeros unless given. */
+export function totp(id: string, userId: string, extra: Partial<TotpCredential> = {}): TotpCredential {
+  return {
+    id,
+    userId,
+    type: "totp",
+    secret: new Uint8Array(20),
+    algorithm: "SHA-1",
+    digits: 6,
+    step: Seconds(30),
+    requirePin: true,
+    lastStep: null,
+    locks: "all",
+    label: null,
+    createdAt: T0,
+    ...extra,
+  };
 }
 
 export function state(

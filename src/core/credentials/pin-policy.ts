@@ -11,8 +11,8 @@ export interface PinPolicy {
 }
 
 /** Shortest and longest PIN any lock accepts (the `LK_PIN_FORMAT` bounds). */
-const PIN_MIN_DIGITS = 4;
-const PIN_MAX_DIGITS = 12;
+export const PIN_MIN_DIGITS = 4;
+export const PIN_MAX_DIGITS = 12;
 
 export const DEFAULT_PIN_POLICY: PinPolicy = Object.freeze({ minLength: 6 });
 

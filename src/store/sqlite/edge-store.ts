@@ -15,7 +15,7 @@ import {
   chainEvent,
   GENESIS_HASH,
 } from "../../core/audit/chain.ts";
-import type { CryptoPort } from "../../core/crypto.ts";
+import type { CryptoPort, HmacAlgorithm } from "../../core/crypto.ts";
 import { isLatchkeyError, LatchkeyError } from "../../core/errors.ts";
 import type { InputLockoutState, LockoutInput } from "../../core/lockout.ts";
 import type {
@@ -29,6 +29,7 @@ import type {
 } from "../../core/model.ts";
 import { EpochMs, Seconds } from "../../core/units.ts";
 import type { AuditQuery, AuditStore } from "../audit-store.ts";
+import type { SecretSealer } from "../secret-seal.ts";
 import { migrate } from "./migrate.ts";
 
 /** A lock (door) driven by this hub. */
@@ -85,7 +86,7 @@ function userFromRow(r: Row): User {
   };
 }
 
-function credentialFromRow(r: Row): Credential {
+function credentialFromRow(r: Row, sealer: SecretSealer | undefined): Credential {
   const base = {
     id: r.id as string,
     userId: r.user_id as string,
@@ -106,6 +107,21 @@ function credentialFromRow(r: Row): Credential {
       return { ...base, type: "rfid", cardId: r.match_key as string };
     case "fingerprint":
       return { ...base, type: "fingerprint", slot: Number(r.match_key) };
+    case "totp": {
+      if (!sealer) {
+        throw new LatchkeyError("LK_STORE_FAILED", "this store was opened without the TOTP seal key");
+      }
+      return {
+        ...base,
+        type: "totp",
+        secret: sealer.open(r.totp_sealed as Uint8Array, base.id),
+        algorithm: r.totp_algorithm as HmacAlgorithm,
+        digits: r.totp_digits as number,
+        step: Seconds(r.totp_step as number),
+        requirePin: r.require_pin === 1,
+        lastStep: (r.last_step as number | null) ?? null,
+      };
+    }
     default:
       throw new LatchkeyError("LK_STORE_FAILED", `unknown credential type in database: ${String(r.type)}`);
   }
@@ -119,6 +135,8 @@ function matchKeyOf(c: Credential): string {
       return c.cardId;
     case "fingerprint":
       return String(c.slot);
+    case "totp":
+      return c.id;
   }
 }
 
@@ -150,6 +168,11 @@ export interface EdgeStoreOptions {
   readonly crypto: CryptoPort;
   /** Open an existing database read-only (no migrations, no writes): for verification tools. */
   readonly readonly?: boolean;
+  /**
+   * Seals TOTP secrets at rest (AES-256-GCM under `secrets/totp-seal-key`). Without it, storing or
+   * reading a TOTP credential fails with LK_STORE_FAILED.
+   */
+  readonly sealer?: SecretSealer;
 }
 
 /**
@@ -159,11 +182,13 @@ export interface EdgeStoreOptions {
 export class SqliteEdgeStore implements AuditStore {
   readonly db: Database;
   private readonly crypto: CryptoPort;
+  private readonly sealer: SecretSealer | undefined;
   private headCache: { seq: number; hash: string };
   private readonly st: Record<string, Statement>;
 
   constructor(opts: EdgeStoreOptions) {
     this.crypto = opts.crypto;
+    this.sealer = opts.sealer;
     try {
       if (opts.readonly) {
         this.db = new BetterSqlite3(opts.path, { readonly: true, fileMustExist: true });
@@ -199,6 +224,10 @@ export class SqliteEdgeStore implements AuditStore {
       ),
       getMeta: db.prepare("SELECT value FROM meta WHERE key = ?"),
       credentialUsed: db.prepare("UPDATE credentials SET last_used_at = ? WHERE id = ?"),
+      // Accept once: the step only moves forward, whatever the caller passes.
+      totpLastStep: db.prepare(
+        "UPDATE credentials SET last_step = ? WHERE id = ? AND type = 'totp' AND (last_step IS NULL OR last_step < ?)",
+      ),
       begin: db.prepare("BEGIN"),
       commit: db.prepare("COMMIT"),
       rollback: db.prepare("ROLLBACK"),
@@ -467,9 +496,30 @@ export class SqliteEdgeStore implements AuditStore {
   }
 
   insertCredential(c: Credential): void {
+    let totp: {
+      sealed: Uint8Array;
+      algorithm: string;
+      digits: number;
+      step: number;
+      requirePin: number;
+    } | null = null;
+    if (c.type === "totp") {
+      if (!this.sealer) {
+        throw new LatchkeyError("LK_STORE_FAILED", "this store was opened without the TOTP seal key");
+      }
+      totp = {
+        sealed: this.sealer.seal(c.secret, c.id),
+        algorithm: c.algorithm,
+        digits: c.digits,
+        step: c.step,
+        requirePin: c.requirePin ? 1 : 0,
+      };
+    }
     this.db
       .prepare(
-        "INSERT INTO credentials (id, user_id, type, match_key, locks, label, pin_length, duress, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        `INSERT INTO credentials (id, user_id, type, match_key, locks, label, pin_length, duress, created_at,
+           totp_sealed, totp_algorithm, totp_digits, totp_step, require_pin, last_step)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         c.id,
@@ -481,6 +531,12 @@ export class SqliteEdgeStore implements AuditStore {
         c.type === "pin" ? c.pinLength : null,
         c.type === "pin" && c.duress ? 1 : 0,
         c.createdAt,
+        totp?.sealed ?? null,
+        totp?.algorithm ?? null,
+        totp?.digits ?? null,
+        totp?.step ?? null,
+        totp?.requirePin ?? null,
+        c.type === "totp" ? c.lastStep : null,
       );
   }
 
@@ -488,10 +544,19 @@ export class SqliteEdgeStore implements AuditStore {
     this.db.prepare("DELETE FROM credentials WHERE id = ?").run(id);
   }
 
+  /** Every credential; TOTP secrets are unsealed into memory here (and only here). */
   credentials(): Credential[] {
-    return (this.db.prepare("SELECT * FROM credentials ORDER BY created_at, id").all() as Row[]).map(
-      credentialFromRow,
+    return (this.db.prepare("SELECT * FROM credentials ORDER BY created_at, id").all() as Row[]).map((r) =>
+      credentialFromRow(r, this.sealer),
     );
+  }
+
+  /**
+   * Record the time step of a TOTP code just accepted (RFC 6238 § 5.2 accept once). Never moves the
+   * step back. Call inside the transaction that commits the grant's audit event.
+   */
+  setTotpLastStep(credentialId: string, step: number): void {
+    this.st.totpLastStep!.run(step, credentialId, step);
   }
 
   markCredentialUsed(id: string, at: EpochMs): void {
