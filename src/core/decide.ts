@@ -11,6 +11,7 @@
  * Semantics follow Matter 1.3 § 5.2 (Door Lock): UserType (§ 5.2.6.16), UserStatus (§ 5.2.6.15),
  * OperatingMode (§ 5.2.6.13), schedules (§ 5.2.10.14–19), wrong-code lockout (§ 5.2.9.32–33).
  */
+import type { GuestCodeKind, GuestCodeRefusal, GuestCodeUsage } from "./credentials/guest-code.ts";
 import { timingSafeEqualHex } from "./crypto.ts";
 import { type InputLockoutState, isDisabled, LockoutInput } from "./lockout.ts";
 import {
@@ -65,6 +66,14 @@ export const DenyReason = {
   TotpInvalid: "totp_invalid",
   /** An authenticator code already used (RFC 6238 § 5.2 accept once), or older than one used. Counts as a wrong entry. */
   TotpReplayed: "totp_replayed",
+  /** A guest code revoked by an admin or its issuer (docs/protocol/guest-codes.md § 5). */
+  Revoked: "revoked",
+  /** A one-time or use-limited guest code whose uses are spent. */
+  UsedUp: "used_up",
+  /** An authentic guest code whose window has not started yet (not a wrong entry). */
+  NotYetValid: "not_yet_valid",
+  /** The lock's guest-code state table is full, so a limited code cannot be recorded: fail closed. */
+  StateFull: "state_full",
 } as const;
 export type DenyReason = (typeof DenyReason)[keyof typeof DenyReason];
 
@@ -93,10 +102,36 @@ export type TotpCheck =
       readonly credentialId: string | null;
     };
 
+/**
+ * An authentic guest code typed at the keypad, as the runtime found it (`decodeGuestCode` then
+ * `evaluateGuestCode`, docs/protocol/guest-codes.md). Never the digits.
+ */
+export interface GuestCodeCheck {
+  readonly issuerId: string;
+  readonly epoch: number;
+  readonly codeId: string;
+  readonly kind: GuestCodeKind;
+  /** Why the code's window or the lock's state refuses it; null when it may open. */
+  readonly refusal: GuestCodeRefusal | "state_full" | null;
+  /** The per-code record to persist with the grant (one-time, use-limited, first-use); null for none. */
+  readonly record: GuestCodeUsage | null;
+}
+
+const GUEST_REFUSAL: Record<GuestCodeRefusal | "state_full", DenyReason> = {
+  revoked: DenyReason.Revoked,
+  used_up: DenyReason.UsedUp,
+  expired: DenyReason.Expired,
+  not_yet_valid: DenyReason.NotYetValid,
+  outside_schedule: DenyReason.OutsideSchedule,
+  state_full: DenyReason.StateFull,
+};
+
 /** What was presented. PINs arrive only as their keyed digest (see `credentials/pin-policy.ts`). */
 export type Attempt =
   | {
       readonly source: typeof OperationSource.Keypad;
+      /** An authentic guest code: decided on its own (no user); `pinDigest` is then ignored. */
+      readonly guestCode?: GuestCodeCheck;
       readonly pinDigest: string;
       /** An authenticator code in the same entry, already checked by the runtime. */
       readonly totp?: TotpCheck;
@@ -138,12 +173,15 @@ export type Effect =
   | { readonly kind: "markFirstUse"; readonly userId: string; readonly at: EpochMs }
   | { readonly kind: "disableUser"; readonly userId: string }
   /** Accept once (RFC 6238 § 5.2): persist the code's time step as the credential's `lastStep` with the grant. */
-  | { readonly kind: "acceptTotpStep"; readonly credentialId: string; readonly step: number };
+  | { readonly kind: "acceptTotpStep"; readonly credentialId: string; readonly step: number }
+  /** Record a guest code's use (one-time, use-limited, first-use) with the grant. */
+  | { readonly kind: "guestCodeUse"; readonly record: GuestCodeUsage };
 
 export type Decision =
   | {
       readonly outcome: "grant";
-      readonly userId: string;
+      /** The user; null for a guest code (it belongs to no user: the audit names its issuer and id). */
+      readonly userId: string | null;
       readonly credentialId: string | null;
       /** A duress PIN: open as normal, raise a silent alarm. */
       readonly duress: boolean;
@@ -385,6 +423,7 @@ function identify(state: DecisionState, attempt: Attempt): Presented | Decision 
 export function decide(state: DecisionState, attempt: Attempt, now: EpochMs): Decision {
   const input = lockoutInputOf(attempt);
   if (input !== null && isDisabled(state.lockouts[input], now)) return deny(DenyReason.Lockout);
+  if (attempt.source === "keypad" && attempt.guestCode) return decideGuestCode(state, attempt.guestCode);
 
   const presented = identify(state, attempt);
   if ("outcome" in presented) return presented;
@@ -431,4 +470,21 @@ export function decide(state: DecisionState, attempt: Attempt, now: EpochMs): De
 
   const duress = pin?.duress ?? false;
   return { outcome: "grant", userId: user.id, credentialId: credential?.id ?? null, duress, effects };
+}
+
+/**
+ * A guest code is an unprivileged, time-bound credential of no user: Privacy and Vacation refuse it, a
+ * jam or the battery reserve stop it, an untrusted clock refuses it, then its own window and state
+ * decide. None of these refusals counts as a wrong entry: the code is authentic (a wrong or forged
+ * code never gets here; the runtime reports it as an unknown PIN).
+ */
+function decideGuestCode(state: DecisionState, gc: GuestCodeCheck): Decision {
+  const mode = state.operatingMode;
+  if (mode === OperatingMode.Privacy || mode === OperatingMode.Vacation) return deny(DenyReason.ModeForbids);
+  if (state.lockState === LockState.Jammed) return deny(DenyReason.LockJammed);
+  if (state.battery === BatteryLevel.Critical) return deny(DenyReason.BatteryReserve);
+  if (!state.clockTrusted) return deny(DenyReason.ClockUntrusted);
+  if (gc.refusal !== null) return deny(GUEST_REFUSAL[gc.refusal]);
+  const effects: Effect[] = gc.record ? [{ kind: "guestCodeUse", record: gc.record }] : [];
+  return { outcome: "grant", userId: null, credentialId: null, duress: false, effects };
 }

@@ -11,6 +11,12 @@ import { type AuditEventInput, AuditKind } from "../core/audit/chain.ts";
 import { type ClockDistrust, type ClockReading, observeClock } from "../core/clock.ts";
 import { type MutableCredentialIndex, replaceTotpCredential } from "../core/credential-index.ts";
 import { normalizeUid, wiegandCardId } from "../core/credentials/card-id.ts";
+import {
+  decodeGuestCode,
+  evaluateGuestCode,
+  type GuestCodeUsage,
+  type IssuerKey,
+} from "../core/credentials/guest-code.ts";
 import { PIN_MAX_DIGITS, PIN_MIN_DIGITS, pinDigest } from "../core/credentials/pin-policy.ts";
 import { TOTP_DEFAULT_DIGITS, TOTP_DEFAULT_WINDOW, verifyTotp } from "../core/credentials/totp.ts";
 import { decodeWiegand } from "../core/credentials/wiegand.ts";
@@ -23,6 +29,7 @@ import {
   DenyReason,
   decide,
   dualTotpAt,
+  type GuestCodeCheck,
   lockoutInputOf,
   type TotpCheck,
 } from "../core/decide.ts";
@@ -46,6 +53,7 @@ import {
   type User,
   UserStatus,
 } from "../core/model.ts";
+import { localTimeIn } from "../core/schedule.ts";
 import { EpochMs, type Milliseconds, secondsToMs } from "../core/units.ts";
 import type { RuntimeStateStore } from "../store/edge-ports.ts";
 import type { LockRecord } from "../store/sqlite/edge-store.ts";
@@ -68,7 +76,14 @@ export interface RuntimeContext {
   readonly monotonic: () => number;
   /** Remember a credential's last use (kept in memory, flushed by the hub's periodic tick). */
   readonly noteCredentialUse: (credentialId: string, at: EpochMs) => void;
+  /** The guest-code issuer keys active on a lock (at most 8; docs/protocol/guest-codes.md § 1). */
+  readonly guestCodeKeys: (lockId: string) => readonly IssuerKey[];
 }
+
+/** Most per-code guest-code rows a lock keeps (docs/protocol/guest-codes.md § 5): about 4 MiB. */
+export const GUEST_CODE_STATE_CAP = 65_536;
+
+const guestKey = (issuerId: string, epoch: number, codeId: string) => `${issuerId}/${epoch}/${codeId}`;
 
 /** The outcome of one attempt as the API reports it. */
 export interface AttemptResult {
@@ -151,6 +166,9 @@ export class LockRuntime {
       if (until !== null && until > start.now)
         this.monoLockedUntil[input] = ctx.monotonic() + (until - start.now);
     }
+    for (const u of ctx.store.guestCodeStates(lock.id))
+      this.guestState.set(guestKey(u.issuerId, u.epoch, u.codeId), u);
+    this.guestPrunedThrough = Number(ctx.store.getMeta(this.prunedKey()) ?? 0);
     const feedback = (p: Promise<AttemptResult>) => p.then((r) => r.feedback);
     hw.keypad.onEntry((digits) => feedback(this.keypadEntry(digits)));
     hw.reader.onUid((uid) => feedback(this.cardTap(uid)));
@@ -209,6 +227,95 @@ export class LockRuntime {
 
   /** The persisted time floor, cached: this runtime is its only writer (persistFloor, setClock). */
   private floorCache: EpochMs | null = null;
+
+  // ------------------------------------------------------------------ guest codes (state)
+
+  /** Per-code guest-code rows, mirrored from the store (written only with their audit event). */
+  private readonly guestState = new Map<string, GuestCodeUsage>();
+  /** Rows with drop_after ≤ this local minute were pruned: such codes are refused as expired. */
+  private guestPrunedThrough = 0;
+
+  private prunedKey(): string {
+    return `guestcode.pruned.${this.id}`;
+  }
+
+  /** The lock's local wall-clock minute at `now` (null if the zone cannot say: fail closed). */
+  private localMinute(now: EpochMs): number | null {
+    try {
+      return localTimeIn(this.lockRecord.timeZone, now).localEpochMinutes;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Number of per-code rows (for the cap and the status API). */
+  get guestCodeRows(): number {
+    return this.guestState.size;
+  }
+
+  /** The stored row of a code, if any. */
+  guestCodeState(issuerId: string, epoch: number, codeId: string): GuestCodeUsage | undefined {
+    return this.guestState.get(guestKey(issuerId, epoch, codeId));
+  }
+
+  /**
+   * Revoke one guest code: its row is written (revoked, keeping its uses) with the `admin.change` event
+   * in one transaction. Idempotent. Throws LK_GUESTCODE_STATE_FULL at the cap for a code with no row.
+   */
+  revokeGuestCode(
+    r: { issuerId: string; epoch: number; codeId: string; dropAfter: number },
+    audit: Record<string, JsonValue>,
+  ): void {
+    const k = guestKey(r.issuerId, r.epoch, r.codeId);
+    const old = this.guestState.get(k);
+    if (!old && this.guestState.size >= GUEST_CODE_STATE_CAP) {
+      throw new LatchkeyError(
+        "LK_GUESTCODE_STATE_FULL",
+        "the lock's guest-code table is full: raise the issuer's epoch to revoke its codes instead",
+      );
+    }
+    const row: GuestCodeUsage = {
+      issuerId: r.issuerId,
+      epoch: r.epoch,
+      codeId: r.codeId,
+      revoked: true,
+      uses: old?.uses ?? 0,
+      firstUsedAt: old?.firstUsedAt ?? null,
+      dropAfter: Math.max(old?.dropAfter ?? 0, r.dropAfter),
+    };
+    this.ctx.audit.commit(
+      [{ at: this.readClock().now, lockId: this.id, kind: AuditKind.Admin, data: audit }],
+      () => this.ctx.store.putGuestCodeState(this.id, row),
+    );
+    this.guestState.set(k, row);
+  }
+
+  /** Forget the in-memory rows of an issuer (all epochs, or those below `belowEpoch`) after the store dropped them. */
+  forgetGuestCodeRows(issuerId: string, belowEpoch?: number): void {
+    for (const [k, u] of this.guestState) {
+      if (u.issuerId === issuerId && (belowEpoch === undefined || u.epoch < belowEpoch))
+        this.guestState.delete(k);
+    }
+  }
+
+  /**
+   * Housekeeping (hub tick): with a trusted clock, delete rows whose codes can no longer pass and raise
+   * the watermark, so the table stays bounded. Returns the number of rows pruned.
+   */
+  pruneGuestCodes(): number {
+    const r = this.readClockQuiet();
+    const local = r.trusted ? this.localMinute(r.now) : null;
+    if (local === null || local <= this.guestPrunedThrough) return 0;
+    let stale = false;
+    for (const u of this.guestState.values()) if (u.dropAfter <= local) stale = true;
+    if (!stale) return 0;
+    // The watermark first: if we stop in between, leftover rows are refused by it anyway.
+    this.ctx.store.setMeta(this.prunedKey(), String(local));
+    const n = this.ctx.store.pruneGuestCodeState(this.id, local);
+    for (const [k, u] of this.guestState) if (u.dropAfter <= local) this.guestState.delete(k);
+    this.guestPrunedThrough = local;
+    return n;
+  }
 
   private readFloor(): EpochMs {
     this.floorCache ??= EpochMs(Number(this.ctx.store.getMeta(this.floorKey()) ?? 0));
@@ -298,7 +405,7 @@ export class LockRuntime {
     if (!/^\d+$/.test(digits) || digits.length > MAX_KEYPAD_DIGITS)
       return this.attempt({ source: "keypad", pinDigest: "" }, { malformed: true });
     const reading = this.readClock();
-    return this.attempt(this.keypadAttempt(digits, reading.now), {}, reading);
+    return this.attempt(this.keypadAttempt(digits, reading), {}, reading);
   }
 
   /**
@@ -315,11 +422,17 @@ export class LockRuntime {
    * The code is verified here (RFC 6238 § 5.2, one step either side, accept once) because that needs
    * the secret, HMAC and the time; decide() gets only the outcome.
    */
-  private keypadAttempt(digits: string, now: EpochMs): Attempt {
+  private keypadAttempt(digits: string, reading: ClockReading): Attempt {
+    const now = reading.now;
     const { crypto, pinSecret } = this.ctx;
     const index = this.ctx.index();
     const asPin: Attempt = { source: "keypad", pinDigest: pinDigest(crypto, pinSecret, digits) };
     if (index.pins.has(asPin.pinDigest)) return asPin;
+
+    if (digits.length === this.lockRecord.settings.guestCodeDigits) {
+      const guest = this.guestCodeAttempt(digits, reading);
+      if (guest) return guest;
+    }
 
     const pinLength = digits.length - KEYPAD_CODE_DIGITS;
     if (pinLength >= PIN_MIN_DIGITS && pinLength <= PIN_MAX_DIGITS) {
@@ -340,6 +453,58 @@ export class LockRuntime {
       }
     }
     return asPin;
+  }
+
+  /**
+   * An entry of the guest-code length, decoded against this lock's issuer keys
+   * (docs/protocol/guest-codes.md § 4–5). Only an authentic code (its tag matched one key) becomes a guest
+   * attempt; anything else returns null and is read as a PIN, so a wrong code counts as a wrong entry.
+   * With an untrusted clock the code is decoded against the runtime's estimate of the time and decide()
+   * refuses it with `clock_untrusted`.
+   */
+  private guestCodeAttempt(digits: string, reading: ClockReading): Attempt | null {
+    const keys = this.ctx.guestCodeKeys(this.id);
+    if (keys.length === 0) return null;
+    const local = this.localMinute(reading.now);
+    if (local === null) return null;
+    const settings = this.lockRecord.settings;
+    let d: ReturnType<typeof decodeGuestCode>;
+    try {
+      d = decodeGuestCode(this.ctx.crypto, keys, digits, local, {
+        digits: settings.guestCodeDigits,
+        driftMinutes: settings.guestCodeDriftMinutes,
+      });
+    } catch {
+      return null; // a configuration error opens nothing
+    }
+    if (d.status !== "match") return null;
+    const usage = this.guestState.get(guestKey(d.issuerId, d.epoch, d.codeId));
+    const ev = evaluateGuestCode(
+      d,
+      usage,
+      reading.now,
+      local,
+      settings.guestCodeDriftMinutes,
+      this.guestPrunedThrough,
+    );
+    let refusal: GuestCodeCheck["refusal"] = ev.ok ? null : ev.reason;
+    let record = ev.ok ? ev.record : null;
+    if (record && !usage && this.guestState.size >= GUEST_CODE_STATE_CAP) {
+      refusal = "state_full";
+      record = null;
+    }
+    return {
+      source: "keypad",
+      pinDigest: "",
+      guestCode: {
+        issuerId: d.issuerId,
+        epoch: d.epoch,
+        codeId: d.codeId,
+        kind: d.params.kind,
+        refusal,
+        record,
+      },
+    };
   }
 
   /**
@@ -575,9 +740,20 @@ export class LockRuntime {
     const input = lockoutInputOf(attempt);
     const events: AuditEventInput[] = [];
     const base: Record<string, JsonValue> = { source: attempt.source, ...extra };
-    const credentialType =
-      attempt.source === "keypad" && attempt.totp ? "totp" : CREDENTIAL_TYPE_OF[attempt.source];
+    const guest = attempt.source === "keypad" ? attempt.guestCode : undefined;
+    const credentialType = guest
+      ? "guestCode"
+      : attempt.source === "keypad" && attempt.totp
+        ? "totp"
+        : CREDENTIAL_TYPE_OF[attempt.source];
     if (credentialType) base.credentialType = credentialType;
+    if (guest) {
+      // The code's identity, never its digits (docs/protocol/guest-codes.md § 8).
+      base.issuerId = guest.issuerId;
+      base.epoch = guest.epoch;
+      base.codeId = guest.codeId;
+      base.codeKind = guest.kind;
+    }
     if (decision.userId) base.userId = decision.userId;
     if (decision.credentialId) base.credentialId = decision.credentialId;
 
@@ -622,7 +798,12 @@ export class LockRuntime {
     const index = this.ctx.index();
     const changedUsers: User[] = [];
     const acceptedSteps: TotpCredential[] = [];
+    const guestRows: GuestCodeUsage[] = [];
     for (const eff of decision.effects) {
+      if (eff.kind === "guestCodeUse") {
+        guestRows.push(eff.record);
+        continue;
+      }
       if (eff.kind === "acceptTotpStep") {
         const c = decision.userId
           ? index.totpByUser.get(decision.userId)?.find((x) => x.id === eff.credentialId)
@@ -647,6 +828,7 @@ export class LockRuntime {
     const [accessEvent] = this.ctx.audit.commit(events, () => {
       for (const u of changedUsers) this.ctx.store.upsertUser(u);
       for (const c of acceptedSteps) this.ctx.store.setTotpLastStep(c.id, c.lastStep!);
+      for (const r of guestRows) this.ctx.store.putGuestCodeState(this.id, r);
       if (input && nextLockout) this.ctx.store.setLockout(this.id, input, nextLockout);
     });
     // Durable: now update memory and move the bolt.
@@ -654,6 +836,7 @@ export class LockRuntime {
     if (input && lockoutPeriod > 0) this.monoLockedUntil[input] = this.ctx.monotonic() + lockoutPeriod;
     for (const u of changedUsers) index.users.set(u.id, u);
     for (const c of acceptedSteps) replaceTotpCredential(index, c);
+    for (const r of guestRows) this.guestState.set(guestKey(r.issuerId, r.epoch, r.codeId), r);
     if (decision.outcome === "grant" && decision.credentialId)
       this.ctx.noteCredentialUse(decision.credentialId, now);
 

@@ -5,6 +5,7 @@
  *   secrets/device-key     Ed25519 seed of the hub (32 bytes, mode 0600)
  *   secrets/pin-secret     HMAC key for PIN digests (32 bytes, mode 0600)
  *   secrets/totp-seal-key  AES-256-GCM key sealing authenticator (TOTP) secrets in the database (32 bytes, mode 0600)
+ *   secrets/guest-code-secret  IKM of the guest-code issuer keys (HKDF; docs/protocol/guest-codes.md § 1) (32 bytes, 0600)
  *   setup-code             the one-time owner setup code, until it is used (mode 0600)
  *   hub.lock               PID of the running hub: a second hub on the same directory is refused
  *
@@ -33,6 +34,8 @@ export interface DataDir {
   readonly pinSecret: Uint8Array;
   /** AES-256-GCM key that seals TOTP secrets at rest (see store/secret-seal.ts). */
   readonly totpSealKey: Uint8Array;
+  /** The guest-code secret: every issuer key is derived from it (docs/protocol/guest-codes.md § 1). */
+  readonly guestCodeSecret: Uint8Array;
   /** True when this call created the directory's secrets (first run). */
   readonly created: boolean;
 }
@@ -62,6 +65,7 @@ export function openDataDir(dir: string): DataDir {
   const keyFile = join(path, "secrets", "device-key");
   const pinFile = join(path, "secrets", "pin-secret");
   const sealFile = join(path, "secrets", "totp-seal-key");
+  const guestFile = join(path, "secrets", "guest-code-secret");
   const dbPath = join(path, "latchkey.db");
   let created = false;
   if (!existsSync(keyFile) && !existsSync(pinFile)) {
@@ -84,6 +88,8 @@ export function openDataDir(dir: string): DataDir {
   // Added with TOTP credentials: a data directory from an earlier version gets its key on the next start.
   // (A database with sealed secrets but no key fails when the secrets are read, naming the file.)
   if (!existsSync(sealFile)) writeSecret(sealFile, nodeCrypto.randomBytes(32));
+  // Added with guest codes, likewise. Losing it invalidates every issued guest code (issuers re-enrol).
+  if (!existsSync(guestFile)) writeSecret(guestFile, nodeCrypto.randomBytes(32));
   // SQLite creates the -wal and -shm files with the database's mode: make it owner-only from the start.
   if (!existsSync(dbPath)) writeFileSync(dbPath, "", { mode: 0o600 });
   return {
@@ -92,6 +98,7 @@ export function openDataDir(dir: string): DataDir {
     deviceKey: readSecret(keyFile),
     pinSecret: readSecret(pinFile),
     totpSealKey: readSecret(sealFile),
+    guestCodeSecret: readSecret(guestFile),
     created,
   };
 }

@@ -15,6 +15,21 @@ import {
 import type { Clock } from "../core/clock.ts";
 import { buildCredentialIndex, type MutableCredentialIndex } from "../core/credential-index.ts";
 import { normalizeUid, parseCardId } from "../core/credentials/card-id.ts";
+import {
+  assertRevocation,
+  deriveIssuerKey,
+  dropAfterOf,
+  formatLocalMinutes,
+  GUEST_CODE_DEFAULT_DIGITS,
+  GUEST_CODE_DEFAULT_DRIFT_MINUTES,
+  GUEST_CODE_MAX_ISSUER_KEYS,
+  type GuestCodeRequest,
+  type GuestCodeRevocation,
+  type IssuerKey,
+  issueGuestCode,
+  revocationMac,
+} from "../core/credentials/guest-code.ts";
+import { describeIssued, shareText } from "../core/credentials/guest-code-text.ts";
 import { assertPinAcceptable, effectiveMinLength, pinDigest } from "../core/credentials/pin-policy.ts";
 import {
   newTotpSecret,
@@ -23,7 +38,7 @@ import {
   TOTP_DEFAULT_DIGITS,
   TOTP_DEFAULT_STEP_SECONDS,
 } from "../core/credentials/totp.ts";
-import { type CryptoPort, timingSafeEqualHex, toHex, utf8 } from "../core/crypto.ts";
+import { type CryptoPort, fromHex, timingSafeEqualHex, toHex, utf8 } from "../core/crypto.ts";
 import { LatchkeyError } from "../core/errors.ts";
 import { assertDisplayName, newId, normalizeCode, randomBase32 } from "../core/ids.ts";
 import {
@@ -38,7 +53,12 @@ import {
   type WeekDaySchedule,
   type YearDaySchedule,
 } from "../core/model.ts";
-import { assertTimeZone, assertWeekDaySchedule, assertYearDaySchedule } from "../core/schedule.ts";
+import {
+  assertTimeZone,
+  assertWeekDaySchedule,
+  assertYearDaySchedule,
+  localTimeIn,
+} from "../core/schedule.ts";
 import { EpochMs, Milliseconds, Seconds } from "../core/units.ts";
 import { AuditLog } from "../device/audit-log.ts";
 import { type AttemptResult, LockRuntime, type LockStatus } from "../device/lock-runtime.ts";
@@ -49,11 +69,44 @@ import type { AuditQuery } from "../store/audit-store.ts";
 import { aesGcmSealer } from "../store/secret-seal.ts";
 import {
   type ApiTokenRecord,
+  type GuestCodeIssuerRecord,
+  type GuestCodeLedgerRecord,
   type LockRecord,
   type LockSettings,
   SqliteEdgeStore,
 } from "../store/sqlite/edge-store.ts";
 import { type DataDir, setupCodeFile } from "./data-dir.ts";
+
+/** What `latchkey code enrol` stores on the admin's machine (src/cli/issuer-wallet.ts IssuerFile, without the ledger). */
+export interface IssuerFileView {
+  readonly format: "latchkey-issuer/1";
+  readonly lockId: string;
+  readonly lockName: string;
+  readonly timeZone: string;
+  readonly digits: number;
+  readonly driftMinutes: number;
+  readonly issuerId: string;
+  readonly epoch: number;
+  /** The issuer key (HKDF output, 32 bytes hex): a secret. */
+  readonly keyHex: string;
+}
+
+/** A code issued through the hub: the digits appear here once and nowhere else. */
+export interface HubIssuedGuestCode {
+  readonly code: string;
+  readonly codeId: string;
+  readonly issuerId: string;
+  readonly epoch: number;
+  readonly kind: string;
+  readonly validFrom: string;
+  readonly validTo: string;
+  readonly exact: boolean;
+  readonly dropAfter: number;
+  readonly description: string;
+  readonly shareText: string;
+}
+
+export type GuestCodeListEntry = GuestCodeLedgerRecord & { readonly uses: number; readonly revoked: boolean };
 
 export const DEFAULT_LOCK_SETTINGS: LockSettings = {
   autoRelockTime: Seconds(30),
@@ -64,6 +117,8 @@ export const DEFAULT_LOCK_SETTINGS: LockSettings = {
   batteryLowPercent: 20,
   batteryCriticalPercent: 5,
   pinMinLength: 6,
+  guestCodeDigits: GUEST_CODE_DEFAULT_DIGITS,
+  guestCodeDriftMinutes: GUEST_CODE_DEFAULT_DRIFT_MINUTES,
 };
 
 export interface HubOptions {
@@ -172,7 +227,9 @@ export class Hub {
         }),
     });
     this.index = buildCredentialIndex(this.store.users(), this.store.credentials());
-    for (const lock of this.store.locks()) this.startRuntime(lock);
+    // Settings added by later versions take their defaults on a database written by an earlier one.
+    for (const lock of this.store.locks())
+      this.startRuntime({ ...lock, settings: { ...DEFAULT_LOCK_SETTINGS, ...lock.settings } });
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -228,6 +285,15 @@ export class Hub {
       for (const [id, at] of this.lastUsed) this.store.markCredentialUsed(id, at);
     });
     this.lastUsed.clear();
+    // Guest-code rows that can no longer matter (bounded state), and ledger entries 90 days after that.
+    for (const rt of this.runtimes.values()) {
+      rt.pruneGuestCodes();
+      const r = rt.readClock();
+      if (r.trusted) {
+        const local = localTimeIn(rt.record.timeZone, r.now).localEpochMinutes;
+        this.store.pruneGuestCodeLedger(rt.id, local - 90 * 1440);
+      }
+    }
     // A quiet hub still signs its head once a minute, so the unsigned tail stays short.
     this.audit.checkpoint();
     this.store.compact();
@@ -276,6 +342,7 @@ export class Hub {
         clockTolerance: this.o.clockTolerance ?? Milliseconds(120_000),
         monotonic: this.o.monotonic ?? (() => performance.now()),
         noteCredentialUse: (id, at) => this.lastUsed.set(id, at),
+        guestCodeKeys: (lockId) => this.guestCodeKeys(lockId),
       },
       sim.snapshot().bolt,
     );
@@ -957,6 +1024,300 @@ export class Hub {
     this.index = buildCredentialIndex(this.store.users(), this.store.credentials());
   }
 
+  // ------------------------------------------------------------------ guest codes
+
+  /** Issuer keys per lock, derived on demand; cleared by every management change (adminCommit). */
+  private readonly guestKeysCache = new Map<string, IssuerKey[]>();
+
+  /**
+   * The issuer keys a lock tries (docs/protocol/guest-codes.md § 1): issuers whose user is still an
+   * enabled owner or admin, each at its current epoch; at most 8.
+   */
+  guestCodeKeys(lockId: string): IssuerKey[] {
+    const hit = this.guestKeysCache.get(lockId);
+    if (hit) return hit;
+    const keys = this.store
+      .guestCodeIssuers(lockId)
+      .filter((i) => this.mayIssue(i.userId))
+      .slice(0, GUEST_CODE_MAX_ISSUER_KEYS)
+      .map((i) => ({
+        issuerId: i.issuerId,
+        epoch: i.epoch,
+        key: deriveIssuerKey(this.crypto, this.o.dataDir.guestCodeSecret, lockId, i.issuerId, i.epoch),
+      }));
+    this.guestKeysCache.set(lockId, keys);
+    return keys;
+  }
+
+  private mayIssue(userId: string): boolean {
+    const u = this.index.users.get(userId);
+    return (
+      u !== undefined &&
+      (u.role === Role.Owner || u.role === Role.Admin) &&
+      u.userStatus === UserStatus.OccupiedEnabled
+    );
+  }
+
+  private issuerOf(lockId: string, issuerId: string): GuestCodeIssuerRecord {
+    const i = this.store.guestCodeIssuers(lockId).find((x) => x.issuerId === issuerId);
+    if (!i)
+      throw new LatchkeyError("LK_ISSUER_UNKNOWN", `no guest-code issuer ${issuerId} on lock ${lockId}`);
+    return i;
+  }
+
+  /** Only an owner, or the issuer's own user, may change an issuer. */
+  private requireIssuerControl(actor: Actor, issuer: GuestCodeIssuerRecord): void {
+    this.requireRole(actor, Role.Admin);
+    if (actor.role !== Role.Owner && actor.userId !== issuer.userId) {
+      throw new LatchkeyError(
+        "LK_FORBIDDEN",
+        "only an owner or the issuer's own admin can change this issuer",
+      );
+    }
+  }
+
+  /** The issuer file an admin's machine keeps: everything needed to issue codes offline. */
+  private issuerFile(lockId: string, i: GuestCodeIssuerRecord): IssuerFileView {
+    const lock = this.lock(lockId).record;
+    return {
+      format: "latchkey-issuer/1",
+      lockId,
+      lockName: lock.name,
+      timeZone: lock.timeZone,
+      digits: lock.settings.guestCodeDigits,
+      driftMinutes: lock.settings.guestCodeDriftMinutes,
+      issuerId: i.issuerId,
+      epoch: i.epoch,
+      keyHex: toHex(
+        deriveIssuerKey(this.crypto, this.o.dataDir.guestCodeSecret, lockId, i.issuerId, i.epoch),
+      ),
+    };
+  }
+
+  /**
+   * Make `userId` (default: the caller) a guest-code issuer on `lockId`, or return its current key when it
+   * already is one (after an epoch change). The key is a secret: show it once, store it 0600.
+   * Owners may enrol any owner or admin; an admin only itself. At most 8 issuers per lock.
+   * Throws LK_FORBIDDEN, LK_NOT_FOUND, LK_CONFLICT (8 issuers already).
+   */
+  enrolIssuer(actor: Actor, lockId: string, userId?: string): IssuerFileView {
+    this.requireRole(actor, Role.Admin);
+    this.lock(lockId);
+    const target = userId ?? actor.userId;
+    if (target !== actor.userId) this.requireRole(actor, Role.Owner);
+    this.user(target);
+    if (!this.mayIssue(target)) {
+      throw new LatchkeyError("LK_FORBIDDEN", "only an enabled owner or admin can issue guest codes");
+    }
+    const issuers = this.store.guestCodeIssuers(lockId);
+    let issuer = issuers.find((i) => i.userId === target);
+    if (!issuer) {
+      if (issuers.filter((i) => this.mayIssue(i.userId)).length >= GUEST_CODE_MAX_ISSUER_KEYS) {
+        throw new LatchkeyError(
+          "LK_CONFLICT",
+          `a lock has at most ${GUEST_CODE_MAX_ISSUER_KEYS} guest-code issuers: remove one first`,
+        );
+      }
+      const rec: GuestCodeIssuerRecord = {
+        lockId,
+        issuerId: `iss_${toHex(this.crypto.randomBytes(6))}`,
+        userId: target,
+        name: this.user(target).name,
+        epoch: 0,
+        createdAt: this.o.clock.now(),
+      };
+      issuer = rec;
+      this.adminCommit(
+        actor,
+        { action: "guestCode.issuer.add", lockId, issuerId: rec.issuerId, userId: target },
+        () => this.store.upsertGuestCodeIssuer(rec),
+        lockId,
+      );
+    } else {
+      this.adminCommit(
+        actor,
+        { action: "guestCode.issuer.key", lockId, issuerId: issuer.issuerId },
+        () => {},
+        lockId,
+      );
+    }
+    return this.issuerFile(lockId, issuer);
+  }
+
+  /** The issuers of a lock (never their keys), with whether each is active. Admins only. */
+  guestCodeIssuers(actor: Actor, lockId: string): (GuestCodeIssuerRecord & { active: boolean })[] {
+    this.requireRole(actor, Role.Admin);
+    this.lock(lockId);
+    return this.store.guestCodeIssuers(lockId).map((i) => ({ ...i, active: this.mayIssue(i.userId) }));
+  }
+
+  /**
+   * Revoke every code an issuer has issued so far: raise its epoch. Its admin fetches the new key with
+   * enrolIssuer (`latchkey code enrol`). Throws LK_ISSUER_UNKNOWN, LK_FORBIDDEN, LK_CONFLICT (epoch 65535).
+   */
+  raiseIssuerEpoch(actor: Actor, lockId: string, issuerId: string): { issuerId: string; epoch: number } {
+    const issuer = this.issuerOf(lockId, issuerId);
+    this.requireIssuerControl(actor, issuer);
+    return this.bumpEpoch(actor, lockId, issuer);
+  }
+
+  private bumpEpoch(
+    actor: Actor,
+    lockId: string,
+    issuer: GuestCodeIssuerRecord,
+  ): { issuerId: string; epoch: number } {
+    if (issuer.epoch >= 0xffff)
+      throw new LatchkeyError("LK_CONFLICT", "this issuer's epochs are used up: remove it");
+    const next = { ...issuer, epoch: issuer.epoch + 1 };
+    this.adminCommit(
+      actor,
+      { action: "guestCode.issuer.epoch", lockId, issuerId: issuer.issuerId, epoch: next.epoch },
+      () => {
+        this.store.upsertGuestCodeIssuer(next);
+        this.store.deleteGuestCodeStateBelowEpoch(lockId, issuer.issuerId, next.epoch);
+      },
+      lockId,
+    );
+    this.lock(lockId).forgetGuestCodeRows(issuer.issuerId, next.epoch);
+    return { issuerId: issuer.issuerId, epoch: next.epoch };
+  }
+
+  /** Revoke everything issued on a lock until now, by every issuer (raise every epoch). Admins. */
+  revokeAllGuestCodes(actor: Actor, lockId: string): { issuerId: string; epoch: number }[] {
+    this.requireRole(actor, Role.Admin);
+    this.lock(lockId);
+    return this.store.guestCodeIssuers(lockId).map((i) => this.bumpEpoch(actor, lockId, i));
+  }
+
+  /** Cut an issuer off: its key is no longer derived, so none of its codes opens. Owner or the issuer's admin. */
+  removeIssuer(actor: Actor, lockId: string, issuerId: string): void {
+    const issuer = this.issuerOf(lockId, issuerId);
+    this.requireIssuerControl(actor, issuer);
+    this.adminCommit(
+      actor,
+      { action: "guestCode.issuer.remove", lockId, issuerId },
+      () => this.store.deleteGuestCodeIssuer(lockId, issuerId),
+      lockId,
+    );
+    this.lock(lockId).forgetGuestCodeRows(issuerId);
+  }
+
+  /**
+   * Revoke one guest code (docs/protocol/guest-codes.md § 5). With an actor (owner or admin), any code;
+   * without one, the request must carry the issuer's MAC. Idempotent; a code of an older epoch is already
+   * revoked. Throws LK_GUESTCODE_INVALID, LK_ISSUER_UNKNOWN, LK_UNAUTHENTICATED (bad or missing MAC),
+   * LK_FORBIDDEN, LK_GUESTCODE_STATE_FULL.
+   */
+  revokeGuestCode(
+    actor: Actor | null,
+    lockId: string,
+    r: GuestCodeRevocation & { mac?: string | undefined },
+  ): { status: "revoked" | "alreadyRevoked" } {
+    assertRevocation(r);
+    const issuer = this.issuerOf(lockId, r.issuerId);
+    if (r.epoch > issuer.epoch)
+      throw new LatchkeyError("LK_GUESTCODE_INVALID", "no such epoch for this issuer yet");
+    if (actor) this.requireRole(actor, Role.Admin);
+    else {
+      const key = deriveIssuerKey(this.crypto, this.o.dataDir.guestCodeSecret, lockId, r.issuerId, r.epoch);
+      const expected = revocationMac(this.crypto, key, r);
+      if (
+        typeof r.mac !== "string" ||
+        !/^[0-9a-f]{64}$/.test(r.mac) ||
+        !timingSafeEqualHex(expected, r.mac)
+      ) {
+        throw new LatchkeyError("LK_UNAUTHENTICATED", "the revocation's issuer MAC does not verify");
+      }
+    }
+    if (r.epoch < issuer.epoch) return { status: "alreadyRevoked" };
+    const rt = this.lock(lockId);
+    if (rt.guestCodeState(r.issuerId, r.epoch, r.codeId)?.revoked) return { status: "alreadyRevoked" };
+    rt.revokeGuestCode(r, {
+      action: "guestCode.revoke",
+      lockId,
+      issuerId: r.issuerId,
+      epoch: r.epoch,
+      codeId: r.codeId,
+      actorId: actor ? actor.userId : `issuer:${r.issuerId}`,
+    });
+    this.guestKeysCache.clear();
+    return { status: "revoked" };
+  }
+
+  /**
+   * Issue a code through the hub (the API's path; the CLI issues offline from its issuer file). Uses the
+   * caller's issuer on the lock, enrolling it if needed, and records the code in the hub's ledger (never
+   * its digits). Returns the digits once. Throws LK_GUESTCODE_INVALID, LK_CONFLICT, LK_FORBIDDEN.
+   */
+  issueGuestCode(actor: Actor, lockId: string, req: GuestCodeRequest, name: string): HubIssuedGuestCode {
+    assertDisplayName(name, "code name");
+    const file = this.enrolIssuer(actor, lockId);
+    const ledger = this.store.guestCodeLedger(lockId);
+    const avoid = new Set(
+      ledger.filter((e) => e.issuerId === file.issuerId && e.epoch === file.epoch).map((e) => e.codeId),
+    );
+    const issued = issueGuestCode(this.crypto, fromHex(file.keyHex), req, { digits: file.digits, avoid });
+    const p = issued.plan.params;
+    const rt = this.lock(lockId);
+    const now = rt.readClock().now;
+    const nowLocal = localTimeIn(rt.record.timeZone, now).localEpochMinutes;
+    const dropAfter = dropAfterOf(p, file.driftMinutes, p.kind === "firstUse" ? p.to : null);
+    if (p.kind !== "firstUse" && dropAfter <= nowLocal) {
+      throw new LatchkeyError("LK_GUESTCODE_INVALID", "this window is already over on the lock's clock");
+    }
+    const entry: GuestCodeLedgerRecord = {
+      lockId,
+      issuerId: file.issuerId,
+      epoch: file.epoch,
+      codeId: issued.codeId,
+      name,
+      kind: p.kind,
+      validFrom: formatLocalMinutes(p.from),
+      validTo: formatLocalMinutes(p.to),
+      dropAfter,
+      issuedAt: now,
+    };
+    this.adminCommit(
+      actor,
+      {
+        action: "guestCode.issue",
+        lockId,
+        issuerId: file.issuerId,
+        epoch: file.epoch,
+        codeId: issued.codeId,
+        kind: p.kind,
+        name,
+      },
+      () => this.store.putGuestCodeLedger(entry),
+      lockId,
+    );
+    return {
+      code: issued.code,
+      codeId: issued.codeId,
+      issuerId: file.issuerId,
+      epoch: file.epoch,
+      kind: p.kind,
+      validFrom: entry.validFrom,
+      validTo: entry.validTo,
+      exact: issued.plan.exact,
+      dropAfter,
+      description: describeIssued(issued),
+      shareText: shareText(issued, name, rt.record.name, rt.record.timeZone),
+    };
+  }
+
+  /** The hub's ledger of a lock with each code's state (uses, revoked). Admins. */
+  guestCodes(actor: Actor, lockId: string): GuestCodeListEntry[] {
+    this.requireRole(actor, Role.Admin);
+    const rt = this.lock(lockId);
+    return this.store.guestCodeLedger(lockId).map((e) => {
+      const st = rt.guestCodeState(e.issuerId, e.epoch, e.codeId);
+      const issuer = this.store.guestCodeIssuers(lockId).find((i) => i.issuerId === e.issuerId);
+      const revoked = st?.revoked === true || !issuer || issuer.epoch > e.epoch;
+      return { ...e, uses: st?.uses ?? 0, revoked };
+    });
+  }
+
   // ------------------------------------------------------------------ door operations
 
   /** Remote unlock by an authenticated user: decided by decide() like any other attempt. */
@@ -987,6 +1348,7 @@ export class Hub {
     apply: () => void,
     lockId: string | null = null,
   ): void {
+    this.guestKeysCache.clear();
     const event: AuditEventInput = {
       at: this.o.clock.now(),
       lockId,

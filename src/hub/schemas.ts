@@ -187,6 +187,20 @@ export const LockPatchBody = z
     batteryLowPercent: z.number().min(1).max(99).optional(),
     batteryCriticalPercent: z.number().min(0).max(98).optional(),
     pinMinLength: z.number().int().min(4).max(12).optional(),
+    guestCodeDigits: z
+      .number()
+      .int()
+      .min(10)
+      .max(15)
+      .optional()
+      .openapi({ description: "guest-code length; changing it invalidates issued codes (issuers re-enrol)" }),
+    guestCodeDriftMinutes: z
+      .number()
+      .int()
+      .min(0)
+      .max(15)
+      .optional()
+      .openapi({ description: "guest-code tolerance at window edges, minutes" }),
   })
   .strict();
 

@@ -2,7 +2,9 @@
  * What the lock runtime needs from storage, as ports. The SQLite edge store implements both; the
  * device layer depends on these interfaces only.
  */
+
 import type { AuditEvent, AuditEventInput } from "../core/audit/chain.ts";
+import type { GuestCodeUsage } from "../core/credentials/guest-code.ts";
 import type { InputLockoutState, LockoutInput } from "../core/lockout.ts";
 import type { User } from "../core/model.ts";
 import type { AuditStore } from "./audit-store.ts";
@@ -32,4 +34,10 @@ export interface RuntimeStateStore {
   updateLock(l: LockRecord): void;
   /** Persist a TOTP credential's last accepted time step (accept once); never moves it back. */
   setTotpLastStep(credentialId: string, step: number): void;
+  /** The lock's per-code guest-code rows (docs/protocol/guest-codes.md § 5). */
+  guestCodeStates(lockId: string): GuestCodeUsage[];
+  /** Write one guest code's row (inside the grant's or revocation's transaction). */
+  putGuestCodeState(lockId: string, u: GuestCodeUsage): void;
+  /** Delete rows with drop_after ≤ `through` (local minute); returns how many. */
+  pruneGuestCodeState(lockId: string, through: number): number;
 }

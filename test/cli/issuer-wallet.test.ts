@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   findEntry,
-  groupDigits,
   type IssuerFile,
   issueFromWallet,
   loadIssuer,
@@ -19,6 +18,7 @@ import {
   saveIssuer,
 } from "../../src/cli/issuer-wallet.ts";
 import { decodeGuestCode, deriveIssuerKey, revocationMac } from "../../src/core/credentials/guest-code.ts";
+import { groupDigits } from "../../src/core/credentials/guest-code-text.ts";
 import { toHex } from "../../src/core/crypto.ts";
 import { parseLocalDateTime } from "../../src/core/schedule.ts";
 import { EpochMs } from "../../src/core/units.ts";

@@ -4,6 +4,7 @@
  * decision's audit events and its state effects, so "the grant is durable before the bolt moves" and
  * "a counter never goes back" hold together.
  */
+
 import BetterSqlite3, { type Database, type Statement } from "better-sqlite3";
 import { canonicalJson } from "../../core/audit/canonical.ts";
 import {
@@ -15,6 +16,7 @@ import {
   chainEvent,
   GENESIS_HASH,
 } from "../../core/audit/chain.ts";
+import type { GuestCodeUsage } from "../../core/credentials/guest-code.ts";
 import type { CryptoPort, HmacAlgorithm } from "../../core/crypto.ts";
 import { isLatchkeyError, LatchkeyError } from "../../core/errors.ts";
 import type { InputLockoutState, LockoutInput } from "../../core/lockout.ts";
@@ -60,6 +62,34 @@ export interface LockSettings {
   readonly batteryCriticalPercent: number;
   /** Configured minimum PIN length (4–12); raised automatically with the number of codes. */
   readonly pinMinLength: number;
+  /** Guest-code length ℓ, 10–15 digits (docs/protocol/guest-codes.md § 4). Default 12. */
+  readonly guestCodeDigits: number;
+  /** Guest-code drift tolerance δ at window edges, 0–15 minutes. Default 2. */
+  readonly guestCodeDriftMinutes: number;
+}
+
+/** A code in the hub's guest-code ledger (never its digits). Times are local `YYYY-MM-DDTHH:MM`. */
+export interface GuestCodeLedgerRecord {
+  readonly lockId: string;
+  readonly issuerId: string;
+  readonly epoch: number;
+  readonly codeId: string;
+  readonly name: string;
+  readonly kind: string;
+  readonly validFrom: string;
+  readonly validTo: string;
+  readonly dropAfter: number;
+  readonly issuedAt: EpochMs;
+}
+
+/** A guest-code issuer of a lock (docs/protocol/guest-codes.md § 1). Its key is derived, never stored. */
+export interface GuestCodeIssuerRecord {
+  readonly lockId: string;
+  readonly issuerId: string;
+  readonly userId: string;
+  readonly name: string;
+  readonly epoch: number;
+  readonly createdAt: EpochMs;
 }
 
 export interface ApiTokenRecord {
@@ -227,6 +257,10 @@ export class SqliteEdgeStore implements AuditStore {
       // Accept once: the step only moves forward, whatever the caller passes.
       totpLastStep: db.prepare(
         "UPDATE credentials SET last_step = ? WHERE id = ? AND type = 'totp' AND (last_step IS NULL OR last_step < ?)",
+      ),
+      putGuestCode: db.prepare(
+        `INSERT OR REPLACE INTO guest_code_state
+           (lock_id, issuer_id, epoch, code_id, revoked, uses, first_used_at, drop_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       begin: db.prepare("BEGIN"),
       commit: db.prepare("COMMIT"),
@@ -568,6 +602,130 @@ export class SqliteEdgeStore implements AuditStore {
       .prepare("SELECT id, last_used_at FROM credentials WHERE last_used_at IS NOT NULL")
       .all() as Row[];
     return new Map(rows.map((r) => [r.id as string, EpochMs(r.last_used_at as number)]));
+  }
+
+  // ---------------------------------------------------------------- guest codes
+
+  guestCodeIssuers(lockId?: string): GuestCodeIssuerRecord[] {
+    const rows = (
+      lockId === undefined
+        ? this.db.prepare("SELECT * FROM guest_code_issuers ORDER BY created_at, issuer_id").all()
+        : this.db
+            .prepare("SELECT * FROM guest_code_issuers WHERE lock_id = ? ORDER BY created_at, issuer_id")
+            .all(lockId)
+    ) as Row[];
+    return rows.map((r) => ({
+      lockId: r.lock_id as string,
+      issuerId: r.issuer_id as string,
+      userId: r.user_id as string,
+      name: r.name as string,
+      epoch: r.epoch as number,
+      createdAt: EpochMs(r.created_at as number),
+    }));
+  }
+
+  upsertGuestCodeIssuer(i: GuestCodeIssuerRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO guest_code_issuers (lock_id, issuer_id, user_id, name, epoch, created_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (lock_id, issuer_id) DO UPDATE SET name = excluded.name, epoch = excluded.epoch`,
+      )
+      .run(i.lockId, i.issuerId, i.userId, i.name, i.epoch, i.createdAt);
+  }
+
+  /** Remove an issuer and its per-code rows. */
+  deleteGuestCodeIssuer(lockId: string, issuerId: string): void {
+    this.db
+      .prepare("DELETE FROM guest_code_issuers WHERE lock_id = ? AND issuer_id = ?")
+      .run(lockId, issuerId);
+    this.db.prepare("DELETE FROM guest_code_state WHERE lock_id = ? AND issuer_id = ?").run(lockId, issuerId);
+  }
+
+  /** Drop an issuer's rows of epochs below `minEpoch` (their codes no longer decode). */
+  deleteGuestCodeStateBelowEpoch(lockId: string, issuerId: string, minEpoch: number): void {
+    this.db
+      .prepare("DELETE FROM guest_code_state WHERE lock_id = ? AND issuer_id = ? AND epoch < ?")
+      .run(lockId, issuerId, minEpoch);
+  }
+
+  guestCodeStates(lockId: string): GuestCodeUsage[] {
+    const rows = this.db.prepare("SELECT * FROM guest_code_state WHERE lock_id = ?").all(lockId) as Row[];
+    return rows.map((r) => ({
+      issuerId: r.issuer_id as string,
+      epoch: r.epoch as number,
+      codeId: r.code_id as string,
+      revoked: r.revoked === 1,
+      uses: r.uses as number,
+      firstUsedAt: r.first_used_at === null ? null : EpochMs(r.first_used_at as number),
+      dropAfter: r.drop_after as number,
+    }));
+  }
+
+  /** Write one code's state. Call inside the transaction that commits the grant or revocation event. */
+  putGuestCodeState(lockId: string, u: GuestCodeUsage): void {
+    this.st.putGuestCode!.run(
+      lockId,
+      u.issuerId,
+      u.epoch,
+      u.codeId,
+      u.revoked ? 1 : 0,
+      u.uses,
+      u.firstUsedAt,
+      u.dropAfter,
+    );
+  }
+
+  /** Delete the rows of `lockId` with drop_after ≤ `through` (a local minute). Returns how many. */
+  pruneGuestCodeState(lockId: string, through: number): number {
+    return this.db
+      .prepare("DELETE FROM guest_code_state WHERE lock_id = ? AND drop_after <= ?")
+      .run(lockId, through).changes;
+  }
+
+  guestCodeLedger(lockId: string): GuestCodeLedgerRecord[] {
+    const rows = this.db
+      .prepare("SELECT * FROM guest_code_ledger WHERE lock_id = ? ORDER BY issued_at, code_id")
+      .all(lockId) as Row[];
+    return rows.map((r) => ({
+      lockId: r.lock_id as string,
+      issuerId: r.issuer_id as string,
+      epoch: r.epoch as number,
+      codeId: r.code_id as string,
+      name: r.name as string,
+      kind: r.kind as string,
+      validFrom: r.valid_from as string,
+      validTo: r.valid_to as string,
+      dropAfter: r.drop_after as number,
+      issuedAt: EpochMs(r.issued_at as number),
+    }));
+  }
+
+  putGuestCodeLedger(e: GuestCodeLedgerRecord): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO guest_code_ledger
+           (lock_id, issuer_id, epoch, code_id, name, kind, valid_from, valid_to, drop_after, issued_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        e.lockId,
+        e.issuerId,
+        e.epoch,
+        e.codeId,
+        e.name,
+        e.kind,
+        e.validFrom,
+        e.validTo,
+        e.dropAfter,
+        e.issuedAt,
+      );
+  }
+
+  /** Delete ledger entries of `lockId` with drop_after ≤ `through` (local minute). */
+  pruneGuestCodeLedger(lockId: string, through: number): number {
+    return this.db
+      .prepare("DELETE FROM guest_code_ledger WHERE lock_id = ? AND drop_after <= ?")
+      .run(lockId, through).changes;
   }
 
   // ---------------------------------------------------------------- lockouts

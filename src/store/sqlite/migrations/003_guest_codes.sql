@@ -27,3 +27,19 @@ CREATE TABLE guest_code_state (
 ) STRICT;
 
 CREATE INDEX guest_code_state_drop ON guest_code_state (lock_id, drop_after);
+
+-- Codes issued through the hub's API (and names registered for codes issued offline): what the console
+-- lists. Never the digits. Pruned 90 days after drop_after.
+CREATE TABLE guest_code_ledger (
+  lock_id    TEXT NOT NULL,
+  issuer_id  TEXT NOT NULL,
+  epoch      INTEGER NOT NULL,
+  code_id    TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  kind       TEXT NOT NULL,
+  valid_from TEXT NOT NULL,              -- local YYYY-MM-DDTHH:MM
+  valid_to   TEXT NOT NULL,
+  drop_after INTEGER NOT NULL,           -- local minute
+  issued_at  INTEGER NOT NULL,
+  PRIMARY KEY (lock_id, issuer_id, epoch, code_id)
+) STRICT;
