@@ -473,7 +473,7 @@ describe("the lock's state (evaluateGuestCode)", () => {
 
 describe("the false-accept bound", () => {
   it("counts the payloads valid at an instant (W_now) as the spec states", () => {
-    // docs/protocol/guest-codes.md § 6: W_now ≈ 47,000 at δ = 2 min (it varies a little with the instant).
+    // docs/protocol/guest-codes.md § 6: W_now ≈ 45,000 at δ = 2 min (it varies a little with the instant).
     for (const at of ["2026-12-01T10:00", "2026-12-06T03:17", "2027-06-15T23:59"]) {
       const w = countValidPayloads(parseLocalDateTime(at), 2);
       expect(w).toBeGreaterThan(40_000);

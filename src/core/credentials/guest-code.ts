@@ -445,16 +445,27 @@ function candidateStart(p: number, now: number, drift: number): { s: number; per
 }
 
 /**
+ * Is payload `p` usable at local minute `now` (for a fresh code, whatever its tag)? This is what a
+ * random guess must hit before its tag even matters. Throws nothing; false for p outside the format.
+ */
+export function payloadValidAt(
+  p: number,
+  now: number,
+  drift: number = GUEST_CODE_DEFAULT_DRIFT_MINUTES,
+): boolean {
+  if (!Number.isInteger(p) || p < 0 || p >= PAYLOAD_COUNT) return false;
+  const { s } = candidateStart(p, now, drift);
+  return s >= 0 && materialise(p, s, now, drift).phase === "valid";
+}
+
+/**
  * How many payloads are usable at local minute `now` (a fresh code of each): W_now in the spec's
- * false-accept bound P = I · W_now / 10^ℓ. About 45,000 at the default drift. Loops over every payload
- * (≈ 10 ms); for documentation and tests.
+ * false-accept bound P = I · W_now / 10^ℓ. About 45,000 at the default drift (42,000–48,000 by hour and weekday). Loops over every payload
+ * (≈ 150 ms); for documentation and tests.
  */
 export function countValidPayloads(now: number, drift: number = GUEST_CODE_DEFAULT_DRIFT_MINUTES): number {
   let count = 0;
-  for (let p = 0; p < PAYLOAD_COUNT; p++) {
-    const { s } = candidateStart(p, now, drift);
-    if (s >= 0 && materialise(p, s, now, drift).phase === "valid") count++;
-  }
+  for (let p = 0; p < PAYLOAD_COUNT; p++) if (payloadValidAt(p, now, drift)) count++;
   return count;
 }
 
