@@ -13,6 +13,7 @@ import {
   issueGuestCode,
   revocationMac,
 } from "../../src/core/credentials/guest-code.ts";
+import { parseOtpauthUri, totpAt } from "../../src/core/credentials/totp.ts";
 import { fromHex } from "../../src/core/crypto.ts";
 import { parseLocalDateTime } from "../../src/core/schedule.ts";
 import { EpochMs } from "../../src/core/units.ts";
@@ -197,6 +198,21 @@ describe("guest codes at the door", () => {
     expect(h.hub.store.query({ limit: 10, kinds: ["alarm.lockout"] })).toHaveLength(1);
     const { code } = issue({ kind: "window", from: "2026-01-05T09:00", to: "2026-01-09T09:00" });
     expect(await settle(h, sim().enterPin(code))).toBe("locked_out");
+  });
+
+  it("a 6-digit PIN plus an authenticator code (12 digits, the guest-code length) still opens as the user", async () => {
+    const bob = h.hub.addUser(h.owner, { name: "Bob" });
+    h.hub.setPin(h.owner, bob.id, "480613");
+    const e = h.hub.addTotp(h.owner, bob.id, {});
+    const secret = parseOtpauthUri(e.otpauthUri).secret;
+    const entry = `480613${totpAt(nodeCrypto, secret, h.clock.now())}`;
+    expect(entry).toHaveLength(issuer.digits);
+    expect(await enter(entry)).toBe("granted");
+    expect(lastAccess().data).toMatchObject({ credentialType: "totp", userId: bob.id });
+    // And a guest code typed right after is still a guest code.
+    const { code } = issue({ kind: "window", from: "2026-01-05T09:00", to: "2026-01-09T09:00" });
+    expect(await enter(code)).toBe("granted");
+    expect(lastAccess().data.credentialType).toBe("guestCode");
   });
 
   it("Privacy and Vacation modes refuse guest codes", async () => {
