@@ -1375,8 +1375,14 @@ export class Hub {
       })),
       users: this.users().map((u) => ({ ...u }) as unknown as JsonValue),
       credentials: this.credentialViews().map((c) => ({ ...c }) as unknown as JsonValue),
+      guestCodeIssuers: this.store.guestCodeIssuers().map((i) => ({ ...i }) as unknown as JsonValue),
+      guestCodes: this.locks().flatMap((l) =>
+        this.store.guestCodeLedger(l.id).map((e) => ({ ...e }) as unknown as JsonValue),
+      ),
       secretsIncluded: false,
-      note: "PINs and authenticator (TOTP) secrets are never exported: users re-enrol them after an import.",
+      note:
+        "PINs, authenticator (TOTP) secrets and guest-code keys are never exported: users re-enrol them " +
+        "after an import, and issuers re-enrol (codes issued before do not carry over).",
     };
   }
 
