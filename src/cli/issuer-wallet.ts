@@ -9,11 +9,15 @@
  */
 import {
   chmodSync,
+  closeSync,
   existsSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { homedir } from "node:os";
@@ -39,6 +43,8 @@ export const ISSUER_FILE_FORMAT = "latchkey-issuer/1";
 
 const LedgerEntry = z.object({
   codeId: z.string().regex(/^[0-9a-f]{16}$/),
+  /** The issuer that issued it (absent in files written before it was recorded). */
+  issuerId: z.string().min(1).max(64).optional(),
   name: z.string().max(200),
   kind: z.enum(["window", "oneTime", "uses", "firstUse", "recurring"]),
   epoch: z.number().int().min(0).max(0xffff),
@@ -98,6 +104,21 @@ export function saveIssuer(dir: string, f: IssuerFile): string {
   return path;
 }
 
+/** The locks this machine keeps an issuer file for, sorted. */
+export function issuerLocks(dir: string): string[] {
+  const d = issuersDir(dir);
+  if (!existsSync(d)) return [];
+  return readdirSync(d)
+    .filter((n) => /^[A-Za-z0-9_-]{1,64}\.json$/.test(n))
+    .map((n) => n.slice(0, -".json".length))
+    .sort();
+}
+
+/** The path of a lock's issuer file (whether or not it exists). */
+export function issuerFilePath(dir: string, lockId: string): string {
+  return fileOf(dir, lockId);
+}
+
 /**
  * Load the issuer file of `lockId`, or the only one there is when `lockId` is not given.
  * @throws LatchkeyError `LK_NOT_FOUND` (no file: run `latchkey code enrol`), `LK_INVALID_INPUT` (several
@@ -140,6 +161,41 @@ export function loadIssuer(dir: string, lockId?: string): IssuerFile {
   return r.data;
 }
 
+/**
+ * Run `fn` holding `<issuer file>.lock` (created exclusively), so two `latchkey code` runs at once cannot
+ * lose each other's ledger entries. Waits up to 5 s; a lock older than 30 s is taken over (a crashed run).
+ */
+export function withWalletLock<T>(dir: string, lockId: string, fn: () => T): T {
+  const lockFile = `${fileOf(dir, lockId)}.lock`;
+  mkdirSync(issuersDir(dir), { recursive: true, mode: 0o700 });
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      closeSync(openSync(lockFile, "wx", 0o600));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      try {
+        if (Date.now() - statSync(lockFile).mtimeMs > 30_000) rmSync(lockFile, { force: true });
+      } catch {
+        // gone meanwhile
+      }
+      if (Date.now() > deadline) {
+        throw new LatchkeyError(
+          "LK_CONFLICT",
+          `the issuer file is in use by another latchkey run (${lockFile})`,
+        );
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lockFile, { force: true });
+  }
+}
+
 /** The lock's local minute now, by this machine's clock. */
 function localNow(f: IssuerFile, now: EpochMs): number {
   return localTimeIn(f.timeZone, now).localEpochMinutes;
@@ -166,6 +222,16 @@ export function issueFromWallet(
   name: string,
   now: EpochMs,
 ): WalletIssue {
+  return withWalletLock(dir, f.lockId, () => issueLocked(dir, loadIssuer(dir, f.lockId), req, name, now));
+}
+
+function issueLocked(
+  dir: string,
+  f: IssuerFile,
+  req: GuestCodeRequest,
+  name: string,
+  now: EpochMs,
+): WalletIssue {
   const avoid = new Set(f.ledger.filter((e) => e.epoch === f.epoch).map((e) => e.codeId));
   const issued = issueGuestCode(nodeCrypto, fromHex(f.keyHex), req, { digits: f.digits, avoid });
   const p = issued.plan.params;
@@ -175,6 +241,7 @@ export function issueFromWallet(
   }
   const entry: LedgerEntry = {
     codeId: issued.codeId,
+    issuerId: f.issuerId,
     name,
     kind: p.kind,
     epoch: f.epoch,
@@ -207,6 +274,12 @@ export function findEntry(f: IssuerFile, ref: string): LedgerEntry {
 
 /** The issuer-authenticated revocation of a ledger entry (docs/protocol/guest-codes.md § 5). */
 export function revocationFor(f: IssuerFile, e: LedgerEntry): GuestCodeRevocation & { mac: string } {
+  if (e.issuerId !== undefined && e.issuerId !== f.issuerId) {
+    throw new LatchkeyError(
+      "LK_CONFLICT",
+      `this code was issued by an earlier issuer (${e.issuerId}) of this machine: an owner or admin can revoke it through the hub`,
+    );
+  }
   const r = { issuerId: f.issuerId, epoch: e.epoch, codeId: e.codeId, dropAfter: e.dropAfter };
   // An entry of an older epoch was revoked with its epoch already; the key of that epoch is gone.
   if (e.epoch !== f.epoch)
@@ -221,9 +294,15 @@ export function markRevocation(
   codeId: string,
   state: "pending" | "sent",
 ): IssuerFile {
-  const next = { ...f, ledger: f.ledger.map((e) => (e.codeId === codeId ? { ...e, revocation: state } : e)) };
-  saveIssuer(dir, next);
-  return next;
+  return withWalletLock(dir, f.lockId, () => {
+    const cur = loadIssuer(dir, f.lockId);
+    const next = {
+      ...cur,
+      ledger: cur.ledger.map((e) => (e.codeId === codeId ? { ...e, revocation: state } : e)),
+    };
+    saveIssuer(dir, next);
+    return next;
+  });
 }
 
 /** Day-set names accepted by `--days`, mapped to the LK-GC1 presets. */

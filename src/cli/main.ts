@@ -29,6 +29,7 @@ import {
   shellWord,
   table,
 } from "./format.ts";
+import { registerCodeCommands } from "./guest-code-commands.ts";
 import { pinFromTerminal, readPin } from "./prompt.ts";
 
 // ------------------------------------------------------------------ commander, with errors as exceptions
@@ -97,13 +98,19 @@ program
     ),
   )
   .addOption(new Option("--token <token>", "API token (default: <data-dir>/cli-token)").env("LATCHKEY_TOKEN"))
+  .addOption(
+    new Option(
+      "--config-dir <dir>",
+      "where guest-code issuer files are kept (default: $XDG_CONFIG_HOME/latchkey or ~/.config/latchkey)",
+    ).env("LATCHKEY_CONFIG_DIR"),
+  )
   .option("--json", "print JSON (errors too, on standard error)")
   .addHelpText(
     "after",
     "\nExit status: 0 ok, 1 hub or system failure, 2 bad input or refused, 3 audit log broken (log verify).",
   );
 
-function opts(): ClientOptions & { json?: boolean } {
+function opts(): ClientOptions & { json?: boolean; configDir?: string } {
   return program.opts();
 }
 
@@ -1003,6 +1010,15 @@ program
       s,
     );
   });
+
+// ------------------------------------------------------------------ guest codes (guest-code-commands.ts)
+
+registerCodeCommands(program, {
+  options: opts,
+  out,
+  warn,
+  userId: async (ref) => (await findUser(ref)).id,
+});
 
 // ------------------------------------------------------------------ API tokens
 

@@ -35,17 +35,26 @@ interface RouteSpec<
   readonly params?: P;
   readonly query?: Q;
   readonly body?: B;
+  /** The body may be left out entirely; it is then parsed as `{}`. Default: a JSON body is required. */
+  readonly bodyOptional?: boolean;
 }
 
 type Infer<T> = T extends z.ZodType ? z.infer<T> : undefined;
 
-interface HandlerArgs<P, Q, B> {
+interface HandlerArgs<P, Q, B, A = Actor> {
   readonly params: Infer<P>;
   readonly query: Infer<Q>;
   readonly body: Infer<B>;
-  readonly actor: Actor;
+  readonly actor: A;
   readonly c: Context;
 }
+
+/**
+ * How a route authenticates: `token` (an API token is required, then `role` applies), `optional` (a token
+ * when one is sent, and it must then be valid; without one the handler gets actor `null` and must
+ * authenticate the request itself, e.g. by a MAC), or `none`.
+ */
+type AuthMode = "token" | "optional" | "none";
 
 /** Parse `value` with `schema` or throw LK_INVALID_INPUT naming the offending fields (never echoing values). */
 export function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
@@ -99,23 +108,62 @@ export function createApi(hub: Hub): OpenAPIHono {
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
 
+  /** Declare a route: its schemas validate the request and document it. See {@link RouteSpec.role}. */
   function route<
     P extends AnyObject | undefined,
     Q extends AnyObject | undefined,
     B extends z.ZodType | undefined,
   >(spec: RouteSpec<P, Q, B>, handler: (a: HandlerArgs<P, Q, B>) => unknown): void {
-    const needsAuth = spec.role !== null;
+    register(
+      spec,
+      spec.role === null ? "none" : "token",
+      handler as (a: HandlerArgs<P, Q, B, Actor | null>) => unknown,
+    );
+  }
+
+  /**
+   * Declare a route that an API token authenticates when one is sent (an invalid one is refused), and
+   * that also answers without one: the handler then gets actor `null` and must authenticate the request
+   * itself (e.g. an issuer's MAC over a guest-code revocation). No minimum role: the handler decides.
+   */
+  function routeOptionalAuth<
+    P extends AnyObject | undefined,
+    Q extends AnyObject | undefined,
+    B extends z.ZodType | undefined,
+  >(
+    spec: Omit<RouteSpec<P, Q, B>, "role">,
+    handler: (a: HandlerArgs<P, Q, B, Actor | null>) => unknown,
+  ): void {
+    register(spec, "optional", handler);
+  }
+
+  function register<
+    P extends AnyObject | undefined,
+    Q extends AnyObject | undefined,
+    B extends z.ZodType | undefined,
+  >(
+    spec: RouteSpec<P, Q, B>,
+    auth: AuthMode,
+    handler: (a: HandlerArgs<P, Q, B, Actor | null>) => unknown,
+  ): void {
     app.openAPIRegistry.registerPath({
       method: spec.method,
       path: spec.path,
       summary: spec.summary,
       tags: [spec.tag],
-      ...(needsAuth ? { security: [{ bearer: [] }] } : {}),
+      // OpenAPI: an empty requirement object makes the bearer token optional.
+      ...(auth === "token" ? { security: [{ bearer: [] }] } : {}),
+      ...(auth === "optional" ? { security: [{ bearer: [] }, {}] } : {}),
       request: {
         ...(spec.params ? { params: spec.params } : {}),
         ...(spec.query ? { query: spec.query } : {}),
         ...(spec.body
-          ? { body: { content: { "application/json": { schema: spec.body } }, required: true } }
+          ? {
+              body: {
+                content: { "application/json": { schema: spec.body } },
+                required: !spec.bodyOptional,
+              },
+            }
           : {}),
       },
       responses: {
@@ -128,22 +176,31 @@ export function createApi(hub: Hub): OpenAPIHono {
     });
     const honoPath = spec.path.replace(/\{(\w+)\}/g, ":$1");
     app.on(spec.method.toUpperCase(), honoPath, async (c) => {
-      const actor = needsAuth ? authenticate(c) : ({ userId: "", role: Role.Guest } as Actor);
-      if (needsAuth && spec.role) hub.requireRole(actor, spec.role);
+      let actor: Actor | null;
+      if (auth === "token") actor = authenticate(c);
+      else if (auth === "optional")
+        actor = c.req.header("authorization") === undefined ? null : authenticate(c);
+      else actor = { userId: "", role: Role.Guest };
+      if (auth === "token" && spec.role && actor) hub.requireRole(actor, spec.role);
       const params = spec.params ? parse(spec.params, c.req.param(), "path") : undefined;
       const query = spec.query ? parse(spec.query, c.req.query(), "query") : undefined;
       let body: unknown;
       if (spec.body) {
         let raw: unknown;
         try {
-          raw = await c.req.json();
+          if (spec.bodyOptional) {
+            const text = await c.req.text();
+            raw = text.trim() === "" ? {} : JSON.parse(text);
+          } else {
+            raw = await c.req.json();
+          }
         } catch (e) {
           if (isLatchkeyError(e)) throw e;
           throw new LatchkeyError("LK_INVALID_INPUT", "request body is not valid JSON");
         }
         body = parse(spec.body, raw, "body");
       }
-      const result = await handler({ params, query, body, actor, c } as HandlerArgs<P, Q, B>);
+      const result = await handler({ params, query, body, actor, c } as HandlerArgs<P, Q, B, Actor | null>);
       if (result instanceof Response) return result;
       return c.json({ ok: true, data: result ?? null });
     });
@@ -306,6 +363,128 @@ export function createApi(hub: Hub): OpenAPIHono {
       hub.lock(params.lockId).setClock(EpochMs(Date.parse(body.time)), actor.userId, body.force ?? false);
       return hub.status(params.lockId);
     },
+  );
+
+  // ---------------------------------------------------------------- guest codes (docs/protocol/guest-codes.md)
+  const gc = "/api/v1/locks/{lockId}/guest-codes";
+  route(
+    {
+      method: "post",
+      path: `${gc}/issuers`,
+      summary:
+        "Enrol a guest-code issuer (or fetch its current key): returns the issuer file with its key, once",
+      tag: "guest codes",
+      role: Role.Admin,
+      params: S.LockIdParam,
+      body: S.EnrolIssuerBody,
+      bodyOptional: true,
+    },
+    ({ actor, params, body, c }) => {
+      const file = hub.enrolIssuer(actor, params.lockId, body.userId);
+      // The issuer key is in this response only: keep it out of every cache.
+      c.header("cache-control", "no-store");
+      return file;
+    },
+  );
+  route(
+    {
+      method: "get",
+      path: `${gc}/issuers`,
+      summary: "A lock's guest-code issuers with their epochs (never their keys)",
+      tag: "guest codes",
+      role: Role.Admin,
+      params: S.LockIdParam,
+    },
+    ({ actor, params }) => hub.guestCodeIssuers(actor, params.lockId),
+  );
+  route(
+    {
+      method: "post",
+      path: `${gc}/issuers/{issuerId}/epoch`,
+      summary: "Revoke every code an issuer has issued so far (raise its epoch; it re-enrols to issue again)",
+      tag: "guest codes",
+      role: Role.Admin,
+      params: S.IssuerIdParam,
+    },
+    ({ actor, params }) => hub.raiseIssuerEpoch(actor, params.lockId, params.issuerId),
+  );
+  route(
+    {
+      method: "delete",
+      path: `${gc}/issuers/{issuerId}`,
+      summary: "Remove an issuer: none of its codes opens any more",
+      tag: "guest codes",
+      role: Role.Admin,
+      params: S.IssuerIdParam,
+    },
+    ({ actor, params }) => {
+      hub.removeIssuer(actor, params.lockId, params.issuerId);
+      return { removed: params.issuerId };
+    },
+  );
+  route(
+    {
+      method: "post",
+      path: `${gc}/revoke-all`,
+      summary: "Revoke every guest code issued on the lock so far, by every issuer (raise every epoch)",
+      tag: "guest codes",
+      role: Role.Admin,
+      params: S.LockIdParam,
+    },
+    ({ actor, params }) => hub.revokeAllGuestCodes(actor, params.lockId),
+  );
+  routeOptionalAuth(
+    {
+      method: "post",
+      path: `${gc}/revocations`,
+      summary:
+        "Revoke one guest code: with an owner's or admin's API token, or with no token and the issuer's MAC",
+      tag: "guest codes",
+      params: S.LockIdParam,
+      body: S.GuestCodeRevocationBody,
+    },
+    ({ actor, params, body }) => {
+      // A token decides who is revoking: members, guests and service users are refused before anything else.
+      if (actor !== null) hub.requireRole(actor, Role.Admin);
+      else if (body.mac === undefined) {
+        throw new LatchkeyError(
+          "LK_UNAUTHENTICATED",
+          "send Authorization: Bearer <token>, or the issuer's mac over the revocation",
+        );
+      }
+      return hub.revokeGuestCode(actor, params.lockId, body);
+    },
+  );
+  route(
+    {
+      method: "post",
+      path: gc,
+      summary: "Issue a guest code through the hub (the caller's issuer): returns the digits, once",
+      tag: "guest codes",
+      role: Role.Admin,
+      params: S.LockIdParam,
+      body: S.IssueGuestCodeBody,
+    },
+    ({ actor, params, body, c }) => {
+      const { name, ...req } = body;
+      // Checked first: issuing enrols the caller's issuer (audited), and a rejected request changes nothing.
+      hub.checkGuestCodeRequest(params.lockId, req, name);
+      const issued = hub.issueGuestCode(actor, params.lockId, req, name);
+      // The digits are in this response only.
+      c.header("cache-control", "no-store");
+      return issued;
+    },
+  );
+  route(
+    {
+      method: "get",
+      path: gc,
+      summary: "The hub's ledger of guest codes issued through it, with uses and revocation (never digits)",
+      tag: "guest codes",
+      role: Role.Admin,
+      params: S.LockIdParam,
+    },
+    ({ actor, params }) => hub.guestCodes(actor, params.lockId),
   );
 
   // ---------------------------------------------------------------- users and credentials

@@ -27,6 +27,7 @@ import {
   type GuestCodeRevocation,
   type IssuerKey,
   issueGuestCode,
+  planGuestCode,
   revocationMac,
 } from "../core/credentials/guest-code.ts";
 import { describeIssued, shareText } from "../core/credentials/guest-code-text.ts";
@@ -1101,6 +1102,16 @@ export class Hub {
    * Throws LK_FORBIDDEN, LK_NOT_FOUND, LK_CONFLICT (8 issuers already).
    */
   enrolIssuer(actor: Actor, lockId: string, userId?: string): IssuerFileView {
+    return this.ensureIssuer(actor, lockId, userId, true);
+  }
+
+  /** enrolIssuer; `handout` audits a key handed out again (the API's own issuing path does not hand one out). */
+  private ensureIssuer(
+    actor: Actor,
+    lockId: string,
+    userId: string | undefined,
+    handout: boolean,
+  ): IssuerFileView {
     this.requireRole(actor, Role.Admin);
     this.lock(lockId);
     const target = userId ?? actor.userId;
@@ -1133,7 +1144,7 @@ export class Hub {
         () => this.store.upsertGuestCodeIssuer(rec),
         lockId,
       );
-    } else {
+    } else if (handout) {
       this.adminCommit(
         actor,
         { action: "guestCode.issuer.key", lockId, issuerId: issuer.issuerId },
@@ -1214,21 +1225,22 @@ export class Hub {
     r: GuestCodeRevocation & { mac?: string | undefined },
   ): { status: "revoked" | "alreadyRevoked" } {
     assertRevocation(r);
+    this.lock(lockId);
+    if (actor) this.requireRole(actor, Role.Admin);
+    else {
+      // Without a token the MAC is checked first, so an unauthenticated caller learns nothing about which
+      // issuers or epochs exist (an unknown issuer fails exactly like a wrong MAC).
+      const known = this.store.guestCodeIssuers(lockId).find((x) => x.issuerId === r.issuerId);
+      const key = deriveIssuerKey(this.crypto, this.o.dataDir.guestCodeSecret, lockId, r.issuerId, r.epoch);
+      const expected = revocationMac(this.crypto, key, r);
+      const ok =
+        typeof r.mac === "string" && /^[0-9a-f]{64}$/.test(r.mac) && timingSafeEqualHex(expected, r.mac);
+      if (!ok || !known)
+        throw new LatchkeyError("LK_UNAUTHENTICATED", "the revocation's issuer MAC does not verify");
+    }
     const issuer = this.issuerOf(lockId, r.issuerId);
     if (r.epoch > issuer.epoch)
       throw new LatchkeyError("LK_GUESTCODE_INVALID", "no such epoch for this issuer yet");
-    if (actor) this.requireRole(actor, Role.Admin);
-    else {
-      const key = deriveIssuerKey(this.crypto, this.o.dataDir.guestCodeSecret, lockId, r.issuerId, r.epoch);
-      const expected = revocationMac(this.crypto, key, r);
-      if (
-        typeof r.mac !== "string" ||
-        !/^[0-9a-f]{64}$/.test(r.mac) ||
-        !timingSafeEqualHex(expected, r.mac)
-      ) {
-        throw new LatchkeyError("LK_UNAUTHENTICATED", "the revocation's issuer MAC does not verify");
-      }
-    }
     if (r.epoch < issuer.epoch) return { status: "alreadyRevoked" };
     const rt = this.lock(lockId);
     if (rt.guestCodeState(r.issuerId, r.epoch, r.codeId)?.revoked) return { status: "alreadyRevoked" };
@@ -1245,13 +1257,31 @@ export class Hub {
   }
 
   /**
+   * Check a request to issue a guest code without changing anything: the code name, the LK-GC1 grids, and
+   * that the window is not already over on the lock's clock. The API calls it before
+   * {@link issueGuestCode}, which enrols the caller's issuer (an audited change) before it plans the code,
+   * so that a rejected request changes nothing. Throws LK_INVALID_INPUT, LK_GUESTCODE_INVALID, LK_NOT_FOUND.
+   */
+  checkGuestCodeRequest(lockId: string, req: GuestCodeRequest, name: string): void {
+    assertDisplayName(name, "code name");
+    const rt = this.lock(lockId);
+    const p = planGuestCode(req)[0]!.params;
+    const nowLocal = localTimeIn(rt.record.timeZone, rt.readClock().now).localEpochMinutes;
+    if (p.kind !== "firstUse" && dropAfterOf(p, rt.record.settings.guestCodeDriftMinutes) <= nowLocal) {
+      throw new LatchkeyError("LK_GUESTCODE_INVALID", "this window is already over on the lock's clock");
+    }
+  }
+
+  /**
    * Issue a code through the hub (the API's path; the CLI issues offline from its issuer file). Uses the
    * caller's issuer on the lock, enrolling it if needed, and records the code in the hub's ledger (never
    * its digits). Returns the digits once. Throws LK_GUESTCODE_INVALID, LK_CONFLICT, LK_FORBIDDEN.
    */
   issueGuestCode(actor: Actor, lockId: string, req: GuestCodeRequest, name: string): HubIssuedGuestCode {
-    assertDisplayName(name, "code name");
-    const file = this.enrolIssuer(actor, lockId);
+    // Everything that can refuse the request first, so a refused request changes nothing.
+    this.requireRole(actor, Role.Admin);
+    this.checkGuestCodeRequest(lockId, req, name);
+    const file = this.ensureIssuer(actor, lockId, undefined, false);
     const ledger = this.store.guestCodeLedger(lockId);
     const avoid = new Set(
       ledger.filter((e) => e.issuerId === file.issuerId && e.epoch === file.epoch).map((e) => e.codeId),

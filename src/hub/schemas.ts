@@ -234,6 +234,133 @@ export const AuditQueryParams = z
   })
   .strict();
 
+// ---- guest codes (docs/protocol/guest-codes.md)
+export const IssuerIdParam = LockIdParam.extend({
+  issuerId: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "issuerId", in: "path" }, example: "iss_3f9a0c12b7e4" }),
+});
+
+export const EnrolIssuerBody = z
+  .object({
+    userId: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .openapi({ description: "the owner or admin to enrol (owners only; default: the caller)" }),
+  })
+  .strict();
+
+const LOCAL_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/;
+const LOCAL_DATE = /^\d{4}-\d{2}-\d{2}$/;
+const localDateTime = (description: string) =>
+  z
+    .string()
+    .regex(LOCAL_DATE_TIME, "must be a local date-time YYYY-MM-DDTHH:MM")
+    .openapi({
+      description: `${description}, local date-time in the lock's zone`,
+      example: "2026-12-01T09:00",
+    });
+const codeName = z
+  .string()
+  .min(1)
+  .max(100)
+  .openapi({ description: "who the code is for (the ledger and the audit log name it)", example: "Cleaner" });
+const windowFields = {
+  name: codeName,
+  from: localDateTime("window start, inclusive"),
+  to: localDateTime("window end, exclusive"),
+};
+
+/**
+ * A guest code to issue through the hub, by kind (LK-GC1 § 3). Windows are widened outward to the format's
+ * grid; the response says what was granted. Use counts, durations, day sets and occurrence lengths must be
+ * one of the listed values (else LK_GUESTCODE_INVALID).
+ */
+export const IssueGuestCodeBody = z
+  .discriminatedUnion("kind", [
+    z.object({ kind: z.literal("window"), ...windowFields }).strict(),
+    z.object({ kind: z.literal("oneTime"), ...windowFields }).strict(),
+    z
+      .object({
+        kind: z.literal("uses"),
+        ...windowFields,
+        uses: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .openapi({ description: "grants in the window: 2, 3, 5 or 10" }),
+      })
+      .strict(),
+    z
+      .object({
+        kind: z.literal("firstUse"),
+        ...windowFields,
+        durationMinutes: z.number().int().min(1).max(100_000).openapi({
+          description: "minutes the code stays valid after its first grant: 60, 240, 1440 or 10080",
+        }),
+      })
+      .strict(),
+    z
+      .object({
+        kind: z.literal("recurring"),
+        name: codeName,
+        daysMask: z.number().int().min(1).max(127).openapi({
+          description: "Matter DaysMaskMap (bit 0 Sunday … bit 6 Saturday); one of the LK-GC1 day sets",
+          example: 62,
+        }),
+        startHour: z.number().int().min(0).max(23),
+        lengthHours: z
+          .number()
+          .int()
+          .min(1)
+          .max(24)
+          .openapi({ description: "occurrence length: 1, 2, 3, 4, 6, 8, 10 or 12 hours" }),
+        fromDate: z
+          .string()
+          .regex(LOCAL_DATE, "must be a date YYYY-MM-DD")
+          .openapi({ description: "first day (widened to the start of its month)", example: "2026-12-01" }),
+        toDate: z
+          .string()
+          .regex(LOCAL_DATE, "must be a date YYYY-MM-DD")
+          .openapi({ description: "last day (widened to the end of its month)", example: "2027-02-28" }),
+      })
+      .strict(),
+  ])
+  .openapi("GuestCodeRequest");
+
+export const GuestCodeRevocationBody = z
+  .object({
+    issuerId: z.string().min(1).max(64),
+    epoch: z.number().int().min(0).max(0xffff),
+    codeId: z
+      .string()
+      .regex(/^[0-9a-f]{16}$/, "must be 16 lowercase hex digits")
+      .openapi({ example: "9c41d07e2b5a6f13" }),
+    dropAfter: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1)
+      .openapi({
+        description: "local minute after which the code can never pass (from the issuer's ledger)",
+      }),
+    mac: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits")
+      .optional()
+      .openapi({
+        description:
+          "the issuer's HMAC-SHA-256 over the revocation (LK-GC1 § 5): required when no API token is sent",
+      }),
+  })
+  .strict()
+  .openapi("GuestCodeRevocation");
+
 // ---- simulator inputs
 export const SimKeypadBody = z.object({ digits: z.string().min(1).max(32) }).strict();
 export const SimCardBody = z.object({ uid: z.string().min(1).max(40) }).strict();

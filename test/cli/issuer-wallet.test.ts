@@ -80,6 +80,33 @@ describe("issuer wallet", () => {
     expect(() => issueFromWallet(dir, loadIssuer(dir), req, "Cleaner 3", now)).toThrow(/LK_CONFLICT/);
   });
 
+  it("keeps every ledger entry when runs work from stale copies of the file", () => {
+    saveIssuer(dir, file);
+    const stale = loadIssuer(dir);
+    issueFromWallet(
+      dir,
+      stale,
+      { kind: "window", from: "2026-12-01T09:00", to: "2026-12-01T12:00" },
+      "A",
+      now,
+    );
+    issueFromWallet(
+      dir,
+      stale,
+      { kind: "window", from: "2026-12-02T09:00", to: "2026-12-02T12:00" },
+      "B",
+      now,
+    );
+    const f = loadIssuer(dir);
+    expect(f.ledger.map((e) => [e.name, e.issuerId])).toEqual([
+      ["A", "iss_test"],
+      ["B", "iss_test"],
+    ]);
+    // An entry of another (earlier) issuer cannot be revoked with this issuer's key.
+    const foreign = { ...f.ledger[0]!, issuerId: "iss_old" };
+    expect(() => revocationFor(f, foreign)).toThrow(/LK_CONFLICT/);
+  });
+
   it("refuses windows already over on the lock's clock", () => {
     saveIssuer(dir, file);
     expect(() =>

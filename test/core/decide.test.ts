@@ -1,6 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type Attempt, type DecisionState, DenyReason, decide } from "../../src/core/decide.ts";
+import {
+  type Attempt,
+  type DecisionState,
+  DenyReason,
+  decide,
+  type GuestCodeCheck,
+} from "../../src/core/decide.ts";
 import type { User } from "../../src/core/model.ts";
 import { EpochMs } from "../../src/core/units.ts";
 import { card, finger, pin, state, T0, totp, user } from "../support/builders.ts";
@@ -57,6 +63,13 @@ const aloneCode = (step: number): Attempt => ({
   totp: { mode: "alone", outcome: "accepted", credentialId: "t-erin", step },
 });
 const at = (iso: string) => EpochMs(Date.parse(iso));
+
+/** An authentic guest code as the runtime reports it (docs/protocol/guest-codes.md). */
+const guest = (refusal: GuestCodeCheck["refusal"], record: GuestCodeCheck["record"] = null): Attempt => ({
+  source: "keypad",
+  pinDigest: "",
+  guestCode: { issuerId: "iss_a", epoch: 0, codeId: "0123456789abcdef", kind: "oneTime", refusal, record },
+});
 
 // Table: every deny reason (and the grants) with the smallest state that produces it.
 const table: { name: string; st: DecisionState; attempt: Attempt; now?: EpochMs; expect: string }[] = [
@@ -323,6 +336,29 @@ const table: { name: string; st: DecisionState; attempt: Attempt; now?: EpochMs;
     attempt: dualCode("accepted"),
     expect: DenyReason.ClockUntrusted,
   },
+  { name: "grant: guest code", st: base(), attempt: guest(null), expect: "grant" },
+  { name: "guest code revoked", st: base(), attempt: guest("revoked"), expect: DenyReason.Revoked },
+  { name: "guest code used up", st: base(), attempt: guest("used_up"), expect: DenyReason.UsedUp },
+  { name: "guest code early", st: base(), attempt: guest("not_yet_valid"), expect: DenyReason.NotYetValid },
+  { name: "guest code state full", st: base(), attempt: guest("state_full"), expect: DenyReason.StateFull },
+  {
+    name: "guest code, clock untrusted",
+    st: base(undefined, { clockTrusted: false }),
+    attempt: guest(null),
+    expect: DenyReason.ClockUntrusted,
+  },
+  {
+    name: "guest code in Vacation",
+    st: base(undefined, { operatingMode: "vacation" }),
+    attempt: guest(null),
+    expect: DenyReason.ModeForbids,
+  },
+  {
+    name: "guest code at battery reserve",
+    st: base(undefined, { battery: "critical" }),
+    attempt: guest(null),
+    expect: DenyReason.BatteryReserve,
+  },
 ];
 
 describe("decide(): one row per outcome", () => {
@@ -334,6 +370,35 @@ describe("decide(): one row per outcome", () => {
   it("covers every DenyReason", () => {
     const covered = new Set(table.map((r) => r.expect));
     for (const r of Object.values(DenyReason)) expect(covered, r).toContain(r);
+  });
+
+  it("guest codes: refusals never count as wrong entries; a grant carries the record to persist", () => {
+    for (const r of [
+      "revoked",
+      "used_up",
+      "expired",
+      "not_yet_valid",
+      "outside_schedule",
+      "state_full",
+    ] as const) {
+      expect(decide(base(), guest(r), T0)).toMatchObject({ outcome: "deny", countsAsWrongEntry: false });
+    }
+    const record = {
+      issuerId: "iss_a",
+      epoch: 0,
+      codeId: "0123456789abcdef",
+      revoked: false,
+      uses: 1,
+      firstUsedAt: T0,
+      dropAfter: 1,
+    };
+    expect(decide(base(), guest(null, record), T0)).toEqual({
+      outcome: "grant",
+      userId: null,
+      credentialId: null,
+      duress: false,
+      effects: [{ kind: "guestCodeUse", record }],
+    });
   });
 
   it("a duress PIN grants and flags duress", () => {
