@@ -193,6 +193,16 @@ describe("guest codes at the door", () => {
     expect(await enter(code)).toBe("granted");
   });
 
+  it("refuses codes after the RTC jumps forward by itself, until an owner sets the time", async () => {
+    const { code } = issue({ kind: "window", from: "2026-01-05T09:00", to: "2026-01-09T09:00" });
+    expect(await enter(code)).toBe("granted");
+    sim().setRtc(EpochMs(h.clock.now() + 86_400_000)); // a day ahead, with no time passing
+    expect(await enter(code)).toBe("denied");
+    expect(lastAccess().data.reason).toBe("clock_untrusted");
+    h.hub.lock("front-door").setClock(h.clock.now(), h.owner.userId, true);
+    expect(await enter(code)).toBe("granted");
+  });
+
   it("wrong codes count towards the keypad lockout like wrong PINs", async () => {
     for (let i = 0; i < 5; i++) expect(await enter(`1234567890${String(i).padStart(2, "0")}`)).toBe("denied");
     expect(h.hub.store.query({ limit: 10, kinds: ["alarm.lockout"] })).toHaveLength(1);
