@@ -128,7 +128,7 @@ function requestOf(o: IssueOptions): GuestCodeRequest {
   if (missing.length > 0) {
     throw new LatchkeyError(
       "LK_INVALID_INPUT",
-      `--kind ${o.kind} needs ${needed.map((k) => KIND_FLAGS[k]).join(", ")} (missing ${missing.map((k) => KIND_FLAGS[k]).join(", ")})`,
+      `--kind ${o.kind} needs ${needed.map((k) => KIND_FLAGS[k]).join(", ")}; missing: ${missing.map((k) => KIND_FLAGS[k]).join(", ")}`,
     );
   }
   const span = () => ({ from: parseLocalDateTime(o.from!, "--from"), to: parseLocalDateTime(o.to!, "--to") });

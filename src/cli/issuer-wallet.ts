@@ -266,7 +266,10 @@ export function findEntry(f: IssuerFile, ref: string): LedgerEntry {
   const byId = ref.length >= 4 ? f.ledger.filter((e) => e.codeId.startsWith(ref.toLowerCase())) : [];
   const hits = byId.length > 0 ? byId : f.ledger.filter((e) => e.name === ref);
   if (hits.length === 0)
-    throw new LatchkeyError("LK_NOT_FOUND", "no issued code with that id or name in the ledger");
+    throw new LatchkeyError(
+      "LK_NOT_FOUND",
+      "no issued code with that id (or an id prefix of at least 4 hex digits) or name in the ledger",
+    );
   if (hits.length > 1)
     throw new LatchkeyError("LK_CONFLICT", "several issued codes match: give more of the code id");
   return hits[0]!;
@@ -344,7 +347,7 @@ export function parseDuration(text: string): number {
   const m = /^(\d{1,3})([hd])$/.exec(text.trim());
   const minutes = m ? Number(m[1]) * (m[2] === "h" ? 60 : 1440) : Number.NaN;
   if (![60, 240, 1440, 10_080].includes(minutes)) {
-    throw new LatchkeyError("LK_GUESTCODE_INVALID", "--duration must be 1h, 4h, 24h (1d) or 7d");
+    throw new LatchkeyError("LK_INVALID_INPUT", "--duration must be 1h, 4h, 24h (1d) or 7d");
   }
   return minutes;
 }

@@ -817,11 +817,11 @@ const FEEDBACK: Record<string, string> = {
 program
   .command("keypad")
   .description("simulator: type digits then # on a lock's keypad")
-  .argument("<digits>")
+  .argument("<digits>", "the keys pressed; spaces are ignored and a final # ends the entry")
   .addOption(lockOpt())
   .action(async (digits: string, o: { lock: string }) => {
     const r = await api<{ feedback: string }>("POST", `/api/v1/locks/${enc(o.lock)}/simulator/keypad`, {
-      digits,
+      digits: digits.replace(/\s+/g, ""),
     });
     out(`keypad: ${FEEDBACK[r.feedback] ?? safe(r.feedback)}`, r);
   });
@@ -959,6 +959,13 @@ program
         );
       const l = await api<LockView>("PATCH", `/api/v1/locks/${enc(o.lock)}`, patch);
       out(`${safe(l.id)} (${safe(l.name)}): ${settingsText(l)}.`, l);
+      if (o.tz !== undefined) {
+        // Guest codes are wall-clock times of the lock's zone (docs/protocol/guest-codes.md § 2).
+        warn(
+          "guest codes already issued keep their wall-clock times, now in the new zone; every issuer " +
+            "must run `latchkey code enrol` again so new codes and their messages use it",
+        );
+      }
     }
   });
 
@@ -1137,7 +1144,7 @@ log
       );
     }
     out(
-      `audit log OK: events ${v.firstSeq}–${v.lastSeq} (${v.eventsChecked} checked), ${v.checkpointsChecked} signed checkpoints, ${v.unsignedTail} events after the last checkpoint\ndevice public key ${safe(v.publicKey)}`,
+      `audit log OK: events ${v.firstSeq}–${v.lastSeq} (${v.eventsChecked} checked), ${v.checkpointsChecked} signed checkpoint${v.checkpointsChecked === 1 ? "" : "s"}, ${v.unsignedTail} events after the last checkpoint\ndevice public key ${safe(v.publicKey)}`,
       v,
     );
   });

@@ -748,7 +748,7 @@ export function createApi(hub: Hub): OpenAPIHono {
   route(
     { method: "post", ...sim("keypad", "type digits then # on the keypad"), body: S.SimKeypadBody },
     async ({ params, body }) => ({
-      ...attemptView(await hub.lock(params.lockId).keypadEntry(body.digits)),
+      ...attemptView(await hub.lock(params.lockId).keypadEntry(body.digits.replace(/#$/, ""))),
     }),
   );
   route(

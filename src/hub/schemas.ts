@@ -362,7 +362,15 @@ export const GuestCodeRevocationBody = z
   .openapi("GuestCodeRevocation");
 
 // ---- simulator inputs
-export const SimKeypadBody = z.object({ digits: z.string().min(1).max(32) }).strict();
+/** The keys pressed at a simulated keypad: digits, optionally ended by `#` (the terminator, not part of the code). */
+export const SimKeypadBody = z
+  .object({
+    digits: z
+      .string()
+      .regex(/^[0-9]{1,32}#?$/, "digits 0-9 (1 to 32), optionally ended by #")
+      .openapi({ example: "480613#" }),
+  })
+  .strict();
 export const SimCardBody = z.object({ uid: z.string().min(1).max(40) }).strict();
 export const SimWiegandBody = z
   .object({ frame: z.string().min(1).max(64).openapi({ description: "bits as 0/1 characters" }) })

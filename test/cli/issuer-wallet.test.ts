@@ -147,6 +147,6 @@ describe("issuer wallet", () => {
     expect(() => parseDaySet("mon,tue")).toThrow(/LK_GUESTCODE_INVALID/);
     expect(parseDuration("24h")).toBe(1440);
     expect(parseDuration("7d")).toBe(10_080);
-    expect(() => parseDuration("2h")).toThrow(/LK_GUESTCODE_INVALID/);
+    expect(() => parseDuration("2h")).toThrow(/LK_INVALID_INPUT/);
   });
 });

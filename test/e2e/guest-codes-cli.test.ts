@@ -259,7 +259,7 @@ describe("latchkey code", () => {
         to(2),
       ]),
     ]);
-    expect(wrongKind.stderr).toMatch(/^error LK_GUESTCODE_INVALID: --duration must be 1h, 4h, 24h/);
+    expect(wrongKind.stderr).toMatch(/^error LK_INVALID_INPUT: --duration must be 1h, 4h, 24h/);
     expect(unknownRef.stderr).toMatch(/^error LK_NOT_FOUND: /);
     expect(noFile.code).toBe(2);
     expect(noFile.stderr).toMatch(

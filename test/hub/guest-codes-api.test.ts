@@ -220,9 +220,17 @@ describe("guest codes over the hub API", () => {
     expect(JSON.stringify(list.json)).not.toContain(code);
   });
 
-  it("opens with a code issued offline from the enrolled key", async () => {
+  it("opens with a code issued offline from the enrolled key, typed with the final #", async () => {
     const file = await enrol("front-door");
-    expect(await keypad("front-door", offline(file, nowWindow(1)).code)).toBe("granted");
+    expect(await keypad("front-door", `${offline(file, nowWindow(1)).code}#`)).toBe("granted");
+    // Keys a keypad does not have are refused as bad input and logged nowhere.
+    const before = (await api("GET", "/api/v1/audit?limit=1&order=desc")).json.data.events[0].seq;
+    for (const digits of ["12ab", "1234 5678", "#123", "123##", ""]) {
+      const r = await api("POST", "/api/v1/locks/front-door/simulator/keypad", { digits });
+      expect(r.status, digits).toBe(400);
+      expect(r.json.error?.code).toBe("LK_INVALID_INPUT");
+    }
+    expect((await api("GET", "/api/v1/audit?limit=1&order=desc")).json.data.events[0].seq).toBe(before);
   });
 
   it("revokes one code with an admin token, idempotently", async () => {

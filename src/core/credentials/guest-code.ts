@@ -678,7 +678,10 @@ function parseLocal(s: string, field: string): number {
   try {
     return parseLocalDateTime(s);
   } catch {
-    throw invalid(`${field} must be a local date-time YYYY-MM-DDTHH:MM`, { field, value: s });
+    throw invalid(`${field} is not a real local date-time YYYY-MM-DDTHH:MM (the lock's time zone)`, {
+      field,
+      value: s,
+    });
   }
 }
 
