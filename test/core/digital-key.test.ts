@@ -1,0 +1,219 @@
+/**
+ * Digital keys and delegation chains (groundwork for issue 4, src/core/keys/digital-key.ts): a chain of
+ * owner → admin → guest verifies offline; every widening, a missing issue right, a foreign signature,
+ * tampering at any byte, expiry, wrong lock, stale lease and over-long chains are refused with distinct
+ * reasons; the verifier never throws.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { CoseAlg } from "../../src/core/envelope/cose-sign1.ts";
+import { NumericDate } from "../../src/core/envelope/cwt.ts";
+import {
+  ALL_KEY_RIGHTS,
+  type ChainContext,
+  type DigitalKey,
+  issueKey,
+  KeyRight,
+  type PublicKey,
+  verifyKeyChain,
+} from "../../src/core/keys/digital-key.ts";
+import { EpochMs, Seconds } from "../../src/core/units.ts";
+import { generateP256, nodeCrypto } from "../../src/platform/node-crypto.ts";
+
+const c = nodeCrypto;
+const T = Date.UTC(2026, 10, 22, 12, 0);
+const sec = (ms: number) => NumericDate(Math.floor(ms / 1000));
+const DAY = 86_400_000;
+
+type Party = { alg: CoseAlg; privateKey: Uint8Array; publicKey: Uint8Array; pk: PublicKey };
+function ed(): Party {
+  const seed = c.randomBytes(32);
+  const publicKey = c.ed25519PublicKey(seed);
+  return { alg: CoseAlg.EdDSA, privateKey: seed, publicKey, pk: { alg: CoseAlg.EdDSA, key: publicKey } };
+}
+function p256(): Party {
+  const k = generateP256();
+  return {
+    alg: CoseAlg.ES256,
+    privateKey: k.privateKeyPkcs8Der,
+    publicKey: k.publicKeySec1,
+    pk: { alg: CoseAlg.ES256, key: k.publicKeySec1 },
+  };
+}
+
+const owner = ed();
+const admin = p256(); // phone secure hardware holds P-256 keys
+const guest = ed();
+const ctx: ChainContext = { lockId: "front-door", siteId: "home", now: EpochMs(T), skew: Seconds(60) };
+
+type Body = Omit<DigitalKey, "issuer">;
+const adminKey: Body = {
+  serial: Uint8Array.of(1),
+  holder: admin.pk,
+  scope: { kind: "site", id: "home" },
+  nbf: sec(T - DAY),
+  exp: sec(T + 365 * DAY),
+  rights: ALL_KEY_RIGHTS,
+  schedule: null,
+  leaseSeconds: null,
+};
+const guestKey: Body = {
+  serial: Uint8Array.of(2),
+  holder: guest.pk,
+  scope: { kind: "lock", id: "front-door" },
+  nbf: sec(T - 3_600_000),
+  exp: sec(T + 7 * DAY),
+  rights: KeyRight.Unlock | KeyRight.Lock,
+  schedule: [{ daysMask: 0x7f, startMinute: 8 * 60, endMinute: 20 * 60 }],
+  leaseSeconds: null,
+};
+const chainOf = (a: Body = adminKey, g: Body = guestKey) => [issueKey(c, owner, a), issueKey(c, admin, g)];
+
+describe("digital key chains", () => {
+  it("verify offline: owner → admin (P-256) → guest (Ed25519)", () => {
+    const r = verifyKeyChain(c, owner.pk, chainOf(), ctx);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.key.rights).toBe(KeyRight.Unlock | KeyRight.Lock);
+    expect(r.key.holder.key).toEqual(guest.publicKey);
+    expect(r.links).toHaveLength(2);
+    // A single link from the owner also verifies.
+    expect(verifyKeyChain(c, owner.pk, [issueKey(c, owner, guestKey)], ctx).ok).toBe(true);
+  });
+
+  const widen: [string, Partial<Body>][] = [
+    ["more rights", { rights: KeyRight.Unlock | KeyRight.ManageUsers }],
+    ["a site instead of a lock", { scope: { kind: "site", id: "home" } }],
+    ["another lock", { scope: { kind: "lock", id: "back-door" } }],
+    ["an earlier start", { nbf: sec(T - 2 * DAY), exp: sec(T + DAY) }],
+    ["a later end", { exp: sec(T + 400 * DAY) }],
+  ];
+  it.each(widen)("refuses a link that widens: %s", (_, change) => {
+    // Parent: the guest key as an intermediate with issue rights; child: the change applied.
+    const mid: Body = { ...guestKey, holder: admin.pk, rights: guestKey.rights | KeyRight.IssueKeys };
+    const leaf: Body = { ...guestKey, serial: Uint8Array.of(3), ...change };
+    const chain = [issueKey(c, owner, mid), issueKey(c, admin, leaf)];
+    expect(verifyKeyChain(c, owner.pk, chain, { ...ctx, lockId: "front-door" })).toEqual({
+      ok: false,
+      reason: "widened",
+      link: 1,
+    });
+  });
+
+  it("refuses widening of schedules and leases", () => {
+    const mid: Body = { ...guestKey, holder: admin.pk, rights: ALL_KEY_RIGHTS, leaseSeconds: 7200 };
+    const cases: Partial<Body>[] = [
+      { schedule: null },
+      { schedule: [{ daysMask: 0x7f, startMinute: 7 * 60, endMinute: 12 * 60 }] },
+      { schedule: [{ daysMask: 0x7f, startMinute: 9 * 60, endMinute: 12 * 60 }], leaseSeconds: null },
+      { schedule: [{ daysMask: 0x7f, startMinute: 9 * 60, endMinute: 12 * 60 }], leaseSeconds: 7201 },
+    ];
+    for (const change of cases) {
+      const chain = [issueKey(c, owner, mid), issueKey(c, admin, { ...guestKey, ...change })];
+      expect(verifyKeyChain(c, owner.pk, chain, { ...ctx, statusTicketAt: EpochMs(T) }).ok).toBe(false);
+    }
+    const narrower = {
+      schedule: [{ daysMask: 0x3e, startMinute: 9 * 60, endMinute: 12 * 60 }],
+      leaseSeconds: 3600,
+    };
+    const chain = [issueKey(c, owner, mid), issueKey(c, admin, { ...guestKey, ...narrower })];
+    expect(verifyKeyChain(c, owner.pk, chain, { ...ctx, statusTicketAt: EpochMs(T - 1000) }).ok).toBe(true);
+    expect(
+      verifyKeyChain(c, owner.pk, chain, { ...ctx, statusTicketAt: EpochMs(T - 3_601_000) }),
+    ).toMatchObject({
+      ok: false,
+      reason: "lease_stale",
+    });
+    expect(verifyKeyChain(c, owner.pk, chain, ctx)).toMatchObject({ ok: false, reason: "lease_stale" });
+  });
+
+  it("refuses a key issued by a holder without the issue-keys right", () => {
+    const chain = chainOf({ ...adminKey, rights: KeyRight.Unlock | KeyRight.Lock });
+    expect(verifyKeyChain(c, owner.pk, chain, ctx)).toEqual({ ok: false, reason: "no_issue_right", link: 1 });
+  });
+
+  it("refuses foreign signatures, wrong roots and swapped links", () => {
+    const stranger = ed();
+    expect(verifyKeyChain(c, stranger.pk, chainOf(), ctx)).toMatchObject({
+      ok: false,
+      reason: "signature",
+      link: 0,
+    });
+    const forged = [issueKey(c, owner, adminKey), issueKey(c, stranger, guestKey)];
+    expect(verifyKeyChain(c, owner.pk, forged, ctx)).toMatchObject({
+      ok: false,
+      reason: "signature",
+      link: 1,
+    });
+    const [a, g] = chainOf();
+    expect(verifyKeyChain(c, owner.pk, [g!, a!], ctx).ok).toBe(false);
+  });
+
+  it("refuses expired, not-yet-valid and wrong-lock keys with distinct reasons", () => {
+    expect(verifyKeyChain(c, owner.pk, chainOf(), { ...ctx, now: EpochMs(T + 8 * DAY) })).toMatchObject({
+      reason: "expired",
+      link: 1,
+    });
+    expect(verifyKeyChain(c, owner.pk, chainOf(), { ...ctx, now: EpochMs(T - 2 * 3_600_000) })).toMatchObject(
+      {
+        reason: "not_yet_valid",
+        link: 1,
+      },
+    );
+    expect(verifyKeyChain(c, owner.pk, chainOf(), { ...ctx, lockId: "back-door" })).toMatchObject({
+      reason: "wrong_lock",
+    });
+  });
+
+  it("refuses chains longer than four links", () => {
+    const parties = [owner, ed(), ed(), ed(), ed(), ed()];
+    const links = parties
+      .slice(1)
+      .map((p, i) => issueKey(c, parties[i]!, { ...adminKey, serial: Uint8Array.of(10 + i), holder: p.pk }));
+    expect(verifyKeyChain(c, owner.pk, links.slice(0, 4), { ...ctx }).ok).toBe(true);
+    expect(verifyKeyChain(c, owner.pk, links, ctx)).toMatchObject({ ok: false, reason: "chain_too_long" });
+  });
+
+  it("accepts no tampered byte anywhere in either link", () => {
+    const chain = chainOf();
+    let accepted = 0;
+    let tried = 0;
+    for (let li = 0; li < chain.length; li++) {
+      const bytes = chain[li]!;
+      for (let i = 0; i < bytes.length; i++) {
+        for (const mask of [0x01, 0x80, 0xff]) {
+          const t = bytes.slice();
+          t[i] = t[i]! ^ mask;
+          const mutated = chain.slice();
+          mutated[li] = t;
+          tried++;
+          if (verifyKeyChain(c, owner.pk, mutated, ctx).ok) accepted++;
+        }
+      }
+    }
+    expect(tried).toBeGreaterThan(1000);
+    expect(accepted).toBe(0);
+  });
+
+  it("never throws on random or truncated input", () => {
+    const [a, g] = chainOf();
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.uint8Array({ maxLength: 300 }),
+            fc.integer({ min: 0, max: 400 }).map((n) => g!.slice(0, n)),
+          ),
+          {
+            maxLength: 5,
+          },
+        ),
+        (chain) => {
+          const r = verifyKeyChain(c, owner.pk, [a!, ...chain], ctx);
+          expect(typeof r.ok).toBe("boolean");
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
