@@ -21,6 +21,7 @@
  */
 import { type CryptoPort, concatBytes, toHex, utf8 } from "../crypto.ts";
 import { LatchkeyError } from "../errors.ts";
+import { hkdfSha256 } from "../hkdf.ts";
 import { civilFromDays, daysFromCivil, parseLocalDateTime } from "../schedule.ts";
 import type { EpochMs } from "../units.ts";
 
@@ -181,30 +182,7 @@ function invalid(detail: string, data?: Record<string, unknown>): LatchkeyError 
 
 // ------------------------------------------------------------------ keys (RFC 5869)
 
-/**
- * HKDF-SHA-256 (RFC 5869 § 2.2 extract, § 2.3 expand) on the port's HMAC-SHA-256.
- * @param length output bytes, 1..8160 (255 × 32)
- * @throws LatchkeyError `LK_GUESTCODE_INVALID` on a bad length
- */
-export function hkdfSha256(
-  crypto: CryptoPort,
-  ikm: Uint8Array,
-  salt: Uint8Array,
-  info: Uint8Array,
-  length: number,
-): Uint8Array {
-  if (!Number.isInteger(length) || length < 1 || length > 255 * 32)
-    throw invalid("HKDF length out of range", { length });
-  const prk = crypto.hmacSha256(salt.length > 0 ? salt : new Uint8Array(32), ikm);
-  const out = new Uint8Array(length);
-  let t: Uint8Array = new Uint8Array(0);
-  for (let i = 1, off = 0; off < length; i++) {
-    t = crypto.hmacSha256(prk, concatBytes(t, info, Uint8Array.of(i)));
-    out.set(t.subarray(0, Math.min(32, length - off)), off);
-    off += 32;
-  }
-  return out;
-}
+export { hkdfSha256 } from "../hkdf.ts";
 
 /** HKDF salt of every LK-GC1 issuer key. */
 export const ISSUER_KEY_SALT = "latchkey/guest-code/v1";
