@@ -15,6 +15,7 @@ import {
   issueKey,
   KeyRight,
   type PublicKey,
+  VerifiedLinkCache,
   verifyKeyChain,
 } from "../../src/core/keys/digital-key.ts";
 import { EpochMs, Seconds } from "../../src/core/units.ts";
@@ -172,6 +173,29 @@ describe("digital key chains", () => {
       .map((p, i) => issueKey(c, parties[i]!, { ...adminKey, serial: Uint8Array.of(10 + i), holder: p.pk }));
     expect(verifyKeyChain(c, owner.pk, links.slice(0, 4), { ...ctx }).ok).toBe(true);
     expect(verifyKeyChain(c, owner.pk, links, ctx)).toMatchObject({ ok: false, reason: "chain_too_long" });
+  });
+
+  it("a cache of verified links changes no decision: time is rechecked, signers are part of the key", () => {
+    const cache = new VerifiedLinkCache(8);
+    const chain = chainOf();
+    expect(verifyKeyChain(c, owner.pk, chain, ctx, cache).ok).toBe(true);
+    expect(cache.size).toBe(2);
+    expect(verifyKeyChain(c, owner.pk, chain, ctx, cache).ok).toBe(true);
+    expect(verifyKeyChain(c, owner.pk, chain, { ...ctx, now: EpochMs(T + 8 * DAY) }, cache)).toMatchObject({
+      reason: "expired",
+    });
+    expect(verifyKeyChain(c, ed().pk, chain, ctx, cache)).toMatchObject({
+      ok: false,
+      reason: "signature",
+      link: 0,
+    });
+    const narrowerParent = chainOf({ ...adminKey, rights: KeyRight.Unlock });
+    expect(verifyKeyChain(c, owner.pk, narrowerParent, ctx, cache)).toMatchObject({
+      reason: "no_issue_right",
+    });
+    for (let i = 0; i < 20; i++)
+      verifyKeyChain(c, owner.pk, chainOf({ ...adminKey, serial: Uint8Array.of(50 + i) }), ctx, cache);
+    expect(cache.size).toBe(8);
   });
 
   it("accepts no tampered byte anywhere in either link", () => {

@@ -283,6 +283,7 @@ export function verifyKeyChain(
   root: PublicKey,
   chain: readonly Uint8Array[],
   ctx: ChainContext,
+  cache?: VerifiedLinkCache,
 ): ChainResult {
   if (chain.length === 0) return { ok: false, reason: "malformed", link: 0 };
   if (chain.length > MAX_CHAIN_LINKS) return { ok: false, reason: "chain_too_long", link: MAX_CHAIN_LINKS };
@@ -292,15 +293,22 @@ export function verifyKeyChain(
     let k: DigitalKey;
     try {
       const expectKid = keyId(crypto, signerKey);
-      const signer = signerKey;
-      const { payload } = verifySign1(crypto, chain[i]!, (kid, alg) =>
-        alg === signer.alg && kid.length === expectKid.length && kid.every((b, j) => b === expectKid[j])
-          ? { alg: signer.alg, publicKey: signer.key }
-          : null,
-      );
-      const claims = decodeClaims(payload);
-      k = keyFromClaims(claims);
-      checkValidity(claims, ctx.now, ctx.skew);
+      // A link's signature and decoding depend only on its bytes and its signer: cacheable.
+      const cacheKey = cache ? `${toHex(crypto.sha256(chain[i]!))}|${toHex(expectKid)}` : "";
+      const hit = cache?.get(cacheKey);
+      if (hit) k = hit;
+      else {
+        const signer = signerKey;
+        const { payload } = verifySign1(crypto, chain[i]!, (kid, alg) =>
+          alg === signer.alg && kid.length === expectKid.length && kid.every((b, j) => b === expectKid[j])
+            ? { alg: signer.alg, publicKey: signer.key }
+            : null,
+        );
+        k = keyFromClaims(decodeClaims(payload));
+        cache?.set(cacheKey, k);
+      }
+      // Time is checked on every use, cached or not (RFC 8392 nbf/exp with skew).
+      checkValidity({ kind: EnvelopeKind.Key, nbf: k.nbf, exp: k.exp }, ctx.now, ctx.skew);
     } catch (e) {
       return { ok: false, reason: refusalOf(e), link: i };
     }
@@ -326,4 +334,38 @@ export function verifyKeyChain(
     }
   }
   return { ok: true, key: leaf, links };
+}
+
+/**
+ * A bounded cache of verified links (least recently used out first), so a lock that sees the same key
+ * chain again verifies only what changes per unlock. Keyed by SHA-256 of the link's bytes and its
+ * signer's key id; stores the decoded key. Validity times, narrowing, scope and leases are still checked
+ * on every use; revocation is the caller's (check every serial of `links`).
+ */
+export class VerifiedLinkCache {
+  private readonly entries = new Map<string, DigitalKey>();
+  constructor(private readonly max = 1024) {}
+
+  get(k: string): DigitalKey | undefined {
+    const v = this.entries.get(k);
+    if (v !== undefined) {
+      this.entries.delete(k);
+      this.entries.set(k, v);
+    }
+    return v;
+  }
+
+  set(k: string, v: DigitalKey): void {
+    this.entries.delete(k);
+    this.entries.set(k, v);
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value as string);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
 }
