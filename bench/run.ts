@@ -11,6 +11,8 @@
  *   totp.validate         RFC 6238 verification (window ±1 step); baseline.totp_library: otplib doing the same
  *   guestcode.validate    LK-GC1 decode + state check, worst case (8 issuer keys, recurring code at an edge);
  *                         guestcode.validate.reject: a random guess; baseline.hmac_sha256: one HMAC (bench/guest-code.ts)
+ *   key.verify_chain3     3-link key chain + one holder signature, cold and with cached links;
+ *                         baseline.jwt_eddsa_verify: jose verifying three EdDSA JWTs (bench/keys.ts)
  *   baseline.sqlite_commit  a raw single-row SQLite WAL full-sync commit, measured in the same run,
  *                         alternating one-for-one with decision.pin.durable so both see the same disk noise
  */
@@ -30,6 +32,7 @@ import { openDataDir } from "../src/hub/data-dir.ts";
 import { Hub } from "../src/hub/hub.ts";
 import { nodeCrypto } from "../src/platform/node-crypto.ts";
 import { benchGuestCode } from "./guest-code.ts";
+import { benchKeys } from "./keys.ts";
 import { benchTotp } from "./totp.ts";
 
 const USERS = 10_000;
@@ -222,6 +225,7 @@ async function main(): Promise<void> {
       ...(await benchDurable(dir, users, credentials)),
       ...(await benchTotp()),
       ...benchGuestCode(),
+      ...(await benchKeys()),
     ];
     const get = (n: string) => metrics.find((m) => m.name === n) as { p50: number; p99: number };
     const ratio = round(get("decision.pin.durable").p99 / get("baseline.sqlite_commit").p99);
@@ -230,6 +234,9 @@ async function main(): Promise<void> {
       "decision.card p99 < 1 ms": get("decision.card").p99 < 1,
       "decision.pin.durable p99 <= 1.25x baseline.sqlite_commit p99": ratio <= 1.25,
       "guestcode.validate p99 < 0.2 ms": get("guestcode.validate").p99 < 0.2,
+      "key.verify_chain3 p50 < 0.5 ms (cached links)": get("key.verify_chain3").p50 < 0.5,
+      "key.verify_chain3 p50 <= baseline.jwt_eddsa_verify p50":
+        get("key.verify_chain3").p50 <= get("baseline.jwt_eddsa_verify").p50,
       "totp.validate p50 <= baseline.totp_library p50":
         get("totp.validate").p50 <= get("baseline.totp_library").p50,
     };
