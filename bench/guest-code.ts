@@ -21,18 +21,11 @@ import {
 import { parseLocalDateTime } from "../src/core/schedule.ts";
 import { EpochMs } from "../src/core/units.ts";
 import { nodeCrypto } from "../src/platform/node-crypto.ts";
-import type { Metric } from "./totp.ts";
+import { type Metric, percentiles } from "./stats.ts";
 
 const N = Number(process.env.BENCH_GUESTCODE_N ?? 20_000);
 const WARMUP = 2_000;
-const round = (x: number) => Math.round(x * 10_000) / 10_000;
 const now = () => process.hrtime.bigint();
-
-function percentiles(samplesNs: number[]): { p50: number; p99: number } {
-  const s = [...samplesNs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]! / 1e6;
-  return { p50: round(at(0.5)), p99: round(at(0.99)) };
-}
 
 export function benchGuestCode(): Metric[] {
   const secret = nodeCrypto.randomBytes(32);

@@ -24,17 +24,10 @@ import {
 } from "../src/core/keys/digital-key.ts";
 import { EpochMs, Seconds } from "../src/core/units.ts";
 import { nodeCrypto as c } from "../src/platform/node-crypto.ts";
-import type { Metric } from "./totp.ts";
+import { type Metric, percentiles } from "./stats.ts";
 
 const N = Number(process.env.BENCH_KEYS_N ?? 2_000);
 const WARMUP = 200;
-const round = (x: number) => Math.round(x * 10_000) / 10_000;
-
-function percentiles(samplesNs: number[]): { p50: number; p99: number } {
-  const s = [...samplesNs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]! / 1e6;
-  return { p50: round(at(0.5)), p99: round(at(0.99)) };
-}
 
 const b64u = (b: Uint8Array) => Buffer.from(b).toString("base64url");
 

@@ -33,6 +33,7 @@ import { Hub } from "../src/hub/hub.ts";
 import { nodeCrypto } from "../src/platform/node-crypto.ts";
 import { benchGuestCode } from "./guest-code.ts";
 import { benchKeys } from "./keys.ts";
+import { percentiles, round } from "./stats.ts";
 import { benchTotp } from "./totp.ts";
 
 const USERS = 10_000;
@@ -43,12 +44,6 @@ type Metric =
   | { name: string; unit: string; p50: number; p99: number; n: number }
   | { name: string; unit: string; value: number };
 
-function percentiles(samplesNs: number[]): { p50: number; p99: number } {
-  const s = [...samplesNs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]! / 1e6;
-  return { p50: round(at(0.5)), p99: round(at(0.99)) };
-}
-const round = (x: number) => Math.round(x * 10_000) / 10_000;
 const now = () => process.hrtime.bigint();
 
 function pinFor(i: number): string {

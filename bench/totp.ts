@@ -18,20 +18,12 @@ import { totpAt, verifyTotp } from "../src/core/credentials/totp.ts";
 import { EpochMs } from "../src/core/units.ts";
 import { nodeCrypto } from "../src/platform/node-crypto.ts";
 
-/** One latency metric, the shape bench/run.ts writes. */
-export type Metric = { name: string; unit: "ms"; p50: number; p99: number; n: number };
+import { type Metric, percentiles } from "./stats.ts";
 
 const N = Number(process.env.BENCH_TOTP_N ?? 20_000);
 const WARMUP = 2_000;
 
-const round = (x: number) => Math.round(x * 10_000) / 10_000;
 const now = () => process.hrtime.bigint();
-
-function percentiles(samplesNs: number[]): { p50: number; p99: number } {
-  const s = [...samplesNs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]! / 1e6;
-  return { p50: round(at(0.5)), p99: round(at(0.99)) };
-}
 
 export async function benchTotp(): Promise<Metric[]> {
   const secret = nodeCrypto.randomBytes(20);

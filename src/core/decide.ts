@@ -11,7 +11,12 @@
  * Semantics follow Matter 1.3 § 5.2 (Door Lock): UserType (§ 5.2.6.16), UserStatus (§ 5.2.6.15),
  * OperatingMode (§ 5.2.6.13), schedules (§ 5.2.10.14–19), wrong-code lockout (§ 5.2.9.32–33).
  */
-import type { GuestCodeKind, GuestCodeRefusal, GuestCodeUsage } from "./credentials/guest-code.ts";
+import type {
+  GuestCodeDecode,
+  GuestCodeKind,
+  GuestCodeRefusal,
+  GuestCodeUsage,
+} from "./credentials/guest-code.ts";
 import { timingSafeEqualHex } from "./crypto.ts";
 import { type InputLockoutState, isDisabled, LockoutInput } from "./lockout.ts";
 import {
@@ -125,6 +130,23 @@ const GUEST_REFUSAL: Record<GuestCodeRefusal | "state_full", DenyReason> = {
   outside_schedule: DenyReason.OutsideSchedule,
   state_full: DenyReason.StateFull,
 };
+
+/** The keypad attempt for an authentic guest code: its decode and the lock state's verdict (no digits). */
+export function guestCodeAttempt(
+  d: Extract<GuestCodeDecode, { status: "match" }>,
+  refusal: GuestCodeCheck["refusal"],
+  record: GuestCodeUsage | null,
+): Attempt {
+  const guestCode = {
+    issuerId: d.issuerId,
+    epoch: d.epoch,
+    codeId: d.codeId,
+    kind: d.params.kind,
+    refusal,
+    record,
+  };
+  return { source: "keypad", pinDigest: "", guestCode };
+}
 
 /** What was presented. PINs arrive only as their keyed digest (see `credentials/pin-policy.ts`). */
 export type Attempt =

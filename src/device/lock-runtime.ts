@@ -30,6 +30,7 @@ import {
   decide,
   dualTotpAt,
   type GuestCodeCheck,
+  guestCodeAttempt,
   lockoutInputOf,
   type TotpCheck,
 } from "../core/decide.ts";
@@ -493,18 +494,7 @@ export class LockRuntime {
       refusal = "state_full";
       record = null;
     }
-    return {
-      source: "keypad",
-      pinDigest: "",
-      guestCode: {
-        issuerId: d.issuerId,
-        epoch: d.epoch,
-        codeId: d.codeId,
-        kind: d.params.kind,
-        refusal,
-        record,
-      },
-    };
+    return guestCodeAttempt(d, refusal, record);
   }
 
   /**

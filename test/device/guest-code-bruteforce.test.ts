@@ -32,7 +32,7 @@ import {
 } from "../../src/core/credentials/guest-code.ts";
 import { pinDigest } from "../../src/core/credentials/pin-policy.ts";
 import { fromHex } from "../../src/core/crypto.ts";
-import { type Attempt, type DecisionState, decide } from "../../src/core/decide.ts";
+import { type Attempt, type DecisionState, decide, guestCodeAttempt } from "../../src/core/decide.ts";
 import {
   DEFAULT_LOCKOUT_POLICY,
   INITIAL_LOCKOUT,
@@ -164,18 +164,7 @@ function attack(
     if (d.status === "match") {
       authentic++;
       const ev = evaluateGuestCode(d, usage.get(d.codeId), now, local, 2, 0);
-      attempt = {
-        source: "keypad",
-        pinDigest: "",
-        guestCode: {
-          issuerId: d.issuerId,
-          epoch: d.epoch,
-          codeId: d.codeId,
-          kind: d.params.kind,
-          refusal: ev.ok ? null : ev.reason,
-          record: ev.ok ? ev.record : null,
-        },
-      };
+      attempt = guestCodeAttempt(d, ev.ok ? null : ev.reason, ev.ok ? ev.record : null);
     } else {
       attempt = { source: "keypad", pinDigest: pinDigest(c, pinSecret, digits) };
     }
