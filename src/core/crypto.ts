@@ -38,6 +38,29 @@ export interface CryptoPort {
    * including a point not on the curve.
    */
   p256Verify(publicKeySec1: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean;
+  /**
+   * X25519 (RFC 7748 § 5): the 32-byte public key (u-coordinate) of a 32-byte private key. Any 32 random
+   * bytes are a private key (clamping, § 5, happens inside), so a key pair is `randomBytes(32)` and this.
+   * Throws `LK_INVALID_INPUT` if the private key is not 32 bytes.
+   */
+  x25519PublicKey(privateKey: Uint8Array): Uint8Array;
+  /**
+   * X25519 Diffie-Hellman (RFC 7748 § 6.1): the 32-byte shared secret of our private key and the peer's
+   * public key. Null (never throw) when the peer key is not 32 bytes or the result is all zeros (a
+   * small-order peer key, which § 6.1 says to refuse).
+   */
+  x25519SharedSecret(privateKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array | null;
+  /**
+   * AES-256-GCM seal (NIST SP 800-38D): 32-byte key, 12-byte nonce, additional authenticated data.
+   * Returns ciphertext ‖ 16-byte tag. A nonce must never repeat under one key. Throws `LK_INVALID_INPUT`
+   * on a bad key or nonce length.
+   */
+  aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
+  /**
+   * AES-256-GCM open: the plaintext of `sealed` (ciphertext ‖ 16-byte tag), or null (never throw) when the
+   * tag does not verify or any input has the wrong length.
+   */
+  aeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | null;
 }
 
 /**

@@ -145,6 +145,118 @@ export const ErrorCodes = {
     doc: "A signed envelope is outside its validity window (before nbf or at/after exp, allowing for skew).",
   },
   LK_ENVELOPE_TOO_LARGE: { fault: "caller", http: 413, doc: "A signed envelope exceeds the size limit." },
+  // --- phone <-> lock link: framing, handshake, session (caller unless noted; spec docs/protocol/link.md) ---
+  LK_LINK_MALFORMED: {
+    fault: "caller",
+    http: 400,
+    doc: "A link frame or message is not well-formed (bad header, out-of-order frame, wrong CBOR structure).",
+  },
+  LK_LINK_LIMIT: {
+    fault: "caller",
+    http: 413,
+    doc: "A link limit was hit: message too large, too many frames or concurrent messages, counter exhausted.",
+  },
+  LK_LINK_TIMEOUT: {
+    fault: "caller",
+    http: 408,
+    doc: "A link message was not completed, or a handshake step did not arrive, in time.",
+  },
+  LK_LINK_VERSION: {
+    fault: "caller",
+    http: 400,
+    doc: "The peer speaks a link protocol version this side does not support.",
+  },
+  LK_LINK_PROTOCOL: {
+    fault: "caller",
+    http: 409,
+    doc: "A link message arrived that the session's state does not expect (e.g. a second answer).",
+  },
+  LK_LINK_CLOSED: {
+    fault: "platform",
+    http: 503,
+    doc: "The link transport closed before the exchange finished.",
+  },
+  LK_LINK_NONCE: {
+    fault: "caller",
+    http: 401,
+    doc: "An answer names a challenge the lock does not have outstanding: replayed, used, expired or unknown.",
+  },
+  LK_LINK_TOO_LATE: {
+    fault: "caller",
+    http: 401,
+    doc: "An answer arrived after the round-trip bound (relay resistance); the phone should retry closer.",
+  },
+  LK_LINK_DECRYPT: {
+    fault: "caller",
+    http: 401,
+    doc: "A sealed link message does not authenticate (tampered, wrong session, reordered or replayed).",
+  },
+  LK_LINK_KEY_INVALID: {
+    fault: "caller",
+    http: 403,
+    doc: "The phone's key chain is refused: malformed, bad signature, widened, no issue right or too long.",
+  },
+  LK_LINK_KEY_EXPIRED: {
+    fault: "caller",
+    http: 403,
+    doc: "A key in the phone's chain is expired or not yet valid at the lock's time.",
+  },
+  LK_LINK_WRONG_LOCK: {
+    fault: "caller",
+    http: 403,
+    doc: "The phone's key is for another lock or site (or the challenge came from an unexpected lock).",
+  },
+  LK_LINK_LEASE_STALE: {
+    fault: "caller",
+    http: 403,
+    doc: "The phone's key is a lease key without a fresh enough status ticket.",
+  },
+  LK_LINK_REVOKED: {
+    fault: "caller",
+    http: 403,
+    doc: "A key in the phone's chain is revoked (the lock's revocation check said so).",
+  },
+  LK_LINK_SIGNATURE: {
+    fault: "caller",
+    http: 401,
+    doc: "The transcript signature does not verify with the key chain's holder key.",
+  },
+  LK_LINK_NO_INTENT: {
+    fault: "caller",
+    http: 403,
+    doc: "The answer carries no fresh user action (passive unlock is off, or the action is too old).",
+  },
+  // --- phone-key objects: revocation lists, time and status tickets (caller; docs/protocol/digital-keys.md) ---
+  LK_SIGNER_REFUSED: {
+    fault: "caller",
+    http: 403,
+    doc: "A revocation list or ticket is signed neither by the owner nor by a valid, unrevoked key with the issue-keys right covering its scope.",
+  },
+  LK_SCOPE_MISMATCH: {
+    fault: "caller",
+    http: 403,
+    doc: "A revocation list or ticket is for another lock or site (or another scope than the list it would replace).",
+  },
+  LK_REVOCATION_TOO_LARGE: {
+    fault: "caller",
+    http: 413,
+    doc: "A revocation list has more than 2,048 ranges or exceeds 32 KiB: prune expired serials or allocate serials in runs.",
+  },
+  LK_REVOCATION_NOT_SUPERSET: {
+    fault: "caller",
+    http: 409,
+    doc: "A delegate's revocation list drops a serial the lock's current list revokes; only the owner may remove entries.",
+  },
+  LK_TICKET_CHALLENGE: {
+    fault: "caller",
+    http: 401,
+    doc: "A time ticket answers a challenge the lock did not issue, or arrived after the challenge's freshness bound.",
+  },
+  LK_TICKET_HOLDER: {
+    fault: "caller",
+    http: 403,
+    doc: "A status ticket names another holder than the key's.",
+  },
   // --- ours ---
   LK_INTERNAL: { fault: "internal", http: 500, doc: "A bug in Latchkey: an invariant did not hold." },
 } as const;

@@ -11,10 +11,16 @@ export type Seconds = Branded<number, "Seconds">;
 export type Milliseconds = Branded<number, "Milliseconds">;
 /** An instant: milliseconds since the Unix epoch (UTC). */
 export type EpochMs = Branded<number, "EpochMs">;
+/**
+ * An instant on a monotonic clock: milliseconds since an arbitrary origin (boot, process start). Only
+ * differences mean anything; it never jumps when the wall clock is set. Node: `performance.now()`.
+ */
+export type MonotonicMs = Branded<number, "MonotonicMs">;
 
 export const Seconds = (n: number): Seconds => n as Seconds;
 export const Milliseconds = (n: number): Milliseconds => n as Milliseconds;
 export const EpochMs = (n: number): EpochMs => n as EpochMs;
+export const MonotonicMs = (n: number): MonotonicMs => n as MonotonicMs;
 
 /** Convert a duration in seconds to milliseconds. */
 export const secondsToMs = (s: Seconds): Milliseconds => (s * 1000) as Milliseconds;

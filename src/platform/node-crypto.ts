@@ -4,12 +4,17 @@
  * KeyObjects are cached because the same device key signs and verifies over and over.
  * P-256 (ES256) private keys arrive as PKCS#8 DER and public keys as 65-byte uncompressed SEC1 points
  * (wrapped in a fixed SPKI prefix); their KeyObjects are cached the same way.
+ * X25519 keys (ephemeral, used once) are imported as JWKs (RFC 8037) and not cached. AES-256-GCM is node's
+ * `aes-256-gcm` cipher with a 12-byte nonce and a 16-byte tag.
  */
 import {
+  createCipheriv,
+  createDecipheriv,
   createHash,
   createHmac,
   createPrivateKey,
   createPublicKey,
+  diffieHellman,
   generateKeyPairSync,
   type KeyObject,
   randomBytes,
@@ -26,6 +31,13 @@ const SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
 
 /** SubjectPublicKeyInfo for an id-ecPublicKey on prime256v1 (RFC 5480 § 2) up to the 65-byte SEC1 point. */
 const SPKI_P256_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d030107034200", "hex");
+
+/** PKCS#8 PrivateKeyInfo for X25519 (RFC 8410 § 7) up to the 32-byte private key. */
+const PKCS8_X25519_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
+const X25519_KEY_BYTES = 32;
+const AES256_KEY_BYTES = 32;
+const GCM_NONCE_BYTES = 12;
+const GCM_TAG_BYTES = 16;
 
 /** node:crypto's names for the {@link CryptoPort.hmac} hashes. */
 const HMAC_HASHES: Readonly<Record<HmacAlgorithm, string>> = Object.freeze({
@@ -145,6 +157,41 @@ function p256PublicKey(point: Uint8Array): KeyObject {
   return key;
 }
 
+/** A JWK `x` placeholder: Node requires the member but derives the public key from `d` (RFC 8037 § 2). */
+const JWK_X_PLACEHOLDER = Buffer.alloc(X25519_KEY_BYTES).toString("base64url");
+
+/**
+ * The KeyObject of a raw X25519 private key. Imported as a JWK (RFC 8037), which takes ~0.1 ms where
+ * PKCS#8 DER takes ~1 ms on OpenSSL 3; the DER path remains as a fallback. The base64url text of an
+ * ephemeral key lives as a JS string until garbage-collected: acceptable for keys used once and never
+ * stored, and the reason long-lived keys here go through DER and a cache instead.
+ */
+function x25519PrivateKey(raw: Uint8Array): KeyObject {
+  if (!(raw instanceof Uint8Array) || raw.length !== X25519_KEY_BYTES) {
+    throw new LatchkeyError("LK_INVALID_INPUT", "an X25519 private key must be 32 bytes");
+  }
+  const d = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("base64url");
+  try {
+    return createPrivateKey({ key: { kty: "OKP", crv: "X25519", d, x: JWK_X_PLACEHOLDER }, format: "jwk" });
+  } catch {
+    const der = Buffer.concat([PKCS8_X25519_PREFIX, raw]);
+    try {
+      return createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+    } finally {
+      der.fill(0);
+    }
+  }
+}
+
+function checkAeadKeyNonce(key: Uint8Array, nonce: Uint8Array): boolean {
+  return (
+    key instanceof Uint8Array &&
+    nonce instanceof Uint8Array &&
+    key.length === AES256_KEY_BYTES &&
+    nonce.length === GCM_NONCE_BYTES
+  );
+}
+
 /**
  * A fresh P-256 key pair, for tests and tools: the private key as PKCS#8 DER (what
  * {@link CryptoPort.p256Sign} takes) and the public key as a 65-byte uncompressed SEC1 point.
@@ -234,6 +281,57 @@ export const nodeCrypto: CryptoPort = {
       );
     } catch {
       return false;
+    }
+  },
+
+  x25519PublicKey(privateKey) {
+    const jwk = createPublicKey(x25519PrivateKey(privateKey)).export({ format: "jwk" });
+    return bytes(Buffer.from(jwk.x ?? "", "base64url"));
+  },
+
+  x25519SharedSecret(privateKey, peerPublicKey) {
+    if (!(peerPublicKey instanceof Uint8Array) || peerPublicKey.length !== X25519_KEY_BYTES) return null;
+    const ours = x25519PrivateKey(privateKey);
+    let secret: Buffer;
+    try {
+      const x = Buffer.from(peerPublicKey.buffer, peerPublicKey.byteOffset, 32).toString("base64url");
+      const theirs = createPublicKey({ key: { kty: "OKP", crv: "X25519", x }, format: "jwk" });
+      secret = diffieHellman({ privateKey: ours, publicKey: theirs });
+    } catch {
+      return null; // OpenSSL refuses an all-zero result itself
+    }
+    let any = 0;
+    for (const b of secret) any |= b;
+    return any === 0 ? null : bytes(secret);
+  },
+
+  aeadSeal(key, nonce, plaintext, aad) {
+    if (!checkAeadKeyNonce(key, nonce)) {
+      throw new LatchkeyError("LK_INVALID_INPUT", "AES-256-GCM needs a 32-byte key and a 12-byte nonce");
+    }
+    const cipher = createCipheriv("aes-256-gcm", key, nonce, { authTagLength: GCM_TAG_BYTES });
+    cipher.setAAD(aad);
+    const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    return bytes(Buffer.concat([body, cipher.getAuthTag()]));
+  },
+
+  aeadOpen(key, nonce, sealed, aad) {
+    if (
+      !checkAeadKeyNonce(key, nonce) ||
+      !(sealed instanceof Uint8Array) ||
+      !(aad instanceof Uint8Array) ||
+      sealed.length < GCM_TAG_BYTES
+    ) {
+      return null;
+    }
+    try {
+      const decipher = createDecipheriv("aes-256-gcm", key, nonce, { authTagLength: GCM_TAG_BYTES });
+      decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG_BYTES));
+      decipher.setAAD(aad);
+      const body = decipher.update(sealed.subarray(0, sealed.length - GCM_TAG_BYTES));
+      return bytes(Buffer.concat([body, decipher.final()]));
+    } catch {
+      return null;
     }
   },
 };
