@@ -13,6 +13,7 @@
  *                         guestcode.validate.reject: a random guess; baseline.hmac_sha256: one HMAC (bench/guest-code.ts)
  *   key.verify_chain3     3-link key chain + one holder signature, cold and with cached links;
  *                         baseline.jwt_eddsa_verify: jose verifying three EdDSA JWTs (bench/keys.ts)
+ *   link.unlock_roundtrip a whole phone↔lock unlock, in-memory and over loopback TCP (bench/link.ts)
  *   baseline.sqlite_commit  a raw single-row SQLite WAL full-sync commit, measured in the same run,
  *                         alternating one-for-one with decision.pin.durable so both see the same disk noise
  */
@@ -33,6 +34,7 @@ import { Hub } from "../src/hub/hub.ts";
 import { nodeCrypto } from "../src/platform/node-crypto.ts";
 import { benchGuestCode } from "./guest-code.ts";
 import { benchKeys } from "./keys.ts";
+import { benchLink } from "./link.ts";
 import { percentiles, round } from "./stats.ts";
 import { benchTotp } from "./totp.ts";
 
@@ -221,6 +223,7 @@ async function main(): Promise<void> {
       ...(await benchTotp()),
       ...benchGuestCode(),
       ...(await benchKeys()),
+      ...(await benchLink()),
     ];
     const get = (n: string) => metrics.find((m) => m.name === n) as { p50: number; p99: number };
     const ratio = round(get("decision.pin.durable").p99 / get("baseline.sqlite_commit").p99);
