@@ -1252,7 +1252,6 @@ export class Hub {
       codeId: r.codeId,
       actorId: actor ? actor.userId : `issuer:${r.issuerId}`,
     });
-    this.guestKeysCache.clear();
     return { status: "revoked" };
   }
 
@@ -1340,9 +1339,10 @@ export class Hub {
   guestCodes(actor: Actor, lockId: string): GuestCodeListEntry[] {
     this.requireRole(actor, Role.Admin);
     const rt = this.lock(lockId);
+    const issuers = new Map(this.store.guestCodeIssuers(lockId).map((i) => [i.issuerId, i]));
     return this.store.guestCodeLedger(lockId).map((e) => {
       const st = rt.guestCodeState(e.issuerId, e.epoch, e.codeId);
-      const issuer = this.store.guestCodeIssuers(lockId).find((i) => i.issuerId === e.issuerId);
+      const issuer = issuers.get(e.issuerId);
       const revoked = st?.revoked === true || !issuer || issuer.epoch > e.epoch;
       return { ...e, uses: st?.uses ?? 0, revoked };
     });

@@ -38,20 +38,11 @@ import {
 import { LatchkeyError } from "../../src/core/errors.ts";
 import { EpochMs, Seconds } from "../../src/core/units.ts";
 import { generateP256, nodeCrypto } from "../../src/platform/node-crypto.ts";
+import { mulberry32 } from "../support/prng.ts";
 
 const SEED = 0x1a7c4e11;
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 const rand = prng(SEED);
 /** An integer in [0, n). */

@@ -37,6 +37,7 @@ import {
 import { EpochMs, Seconds } from "../../src/core/units.ts";
 import { nodeCrypto } from "../../src/platform/node-crypto.ts";
 import { buildKeyObjectVectors } from "../support/key-object-vectors.ts";
+import { mulberry32 } from "../support/prng.ts";
 import vectorFile from "../vectors/key-objects.json" with { type: "json" };
 
 const c = nodeCrypto;
@@ -449,14 +450,7 @@ describe("vectors (test/vectors/key-objects.json)", () => {
 
 describe("fuzz: list decoders never crash (60,000 inputs)", () => {
   it("refuses random, mutated and structured inputs with coded errors only", () => {
-    let s = 0x5eed_1157;
-    const rand = () => {
-      s = (s + 0x6d2b79f5) >>> 0;
-      let t = s;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const rand = mulberry32(0x5eed_1157);
     const int = (n: number) => Math.floor(rand() * n);
     const bytes = (n: number) => Uint8Array.from({ length: n }, () => int(256));
     const valid = [

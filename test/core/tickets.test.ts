@@ -37,6 +37,7 @@ import {
 } from "../../src/core/keys/tickets.ts";
 import { EpochMs, Milliseconds, MonotonicMs, Seconds } from "../../src/core/units.ts";
 import { nodeCrypto } from "../../src/platform/node-crypto.ts";
+import { mulberry32 } from "../support/prng.ts";
 import vectorFile from "../vectors/key-objects.json" with { type: "json" };
 
 const c = nodeCrypto;
@@ -385,14 +386,7 @@ describe("vectors (test/vectors/key-objects.json)", () => {
 
 describe("fuzz: ticket decoders never crash (50,000 inputs)", () => {
   it("refuses random, mutated and structured inputs with coded errors only", () => {
-    let s = 0x71c4e75;
-    const rand = () => {
-      s = (s + 0x6d2b79f5) >>> 0;
-      let x = s;
-      x = Math.imul(x ^ (x >>> 15), x | 1);
-      x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-      return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-    };
+    const rand = mulberry32(0x71c4e75);
     const int = (n: number) => Math.floor(rand() * n);
     const bytes = (n: number) => Uint8Array.from({ length: n }, () => int(256));
     const randomValue = (): unknown =>

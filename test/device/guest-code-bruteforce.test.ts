@@ -44,6 +44,7 @@ import { localTimeIn } from "../../src/core/schedule.ts";
 import { EpochMs } from "../../src/core/units.ts";
 import { nodeCrypto } from "../../src/platform/node-crypto.ts";
 import { makeHub } from "../support/hub-harness.ts";
+import { mulberry32 } from "../support/prng.ts";
 
 const GUESSES = 1_000_000;
 const HUB_PREFIX = 2_000;
@@ -51,17 +52,7 @@ const ZONE = "Europe/Berlin";
 const c = nodeCrypto;
 const T = tagModulus(12);
 
-/** mulberry32: a small seeded PRNG (deterministic runs). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+const prng = mulberry32;
 
 /** Uniform 12-digit strings. */
 function guesses(seed: number): () => string {

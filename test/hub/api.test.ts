@@ -7,30 +7,14 @@ import { parseOtpauthUri, totpAt } from "../../src/core/credentials/totp.ts";
 import { EpochMs, Milliseconds } from "../../src/core/units.ts";
 import { type RunningHub, startHub } from "../../src/hub/server.ts";
 import { nodeCrypto } from "../../src/platform/node-crypto.ts";
+import { callApi } from "../support/api-client.ts";
 
 let running: RunningHub;
 let dir: string;
 let ownerToken: string;
 
-async function api(
-  method: string,
-  path: string,
-  body?: unknown,
-  token: string | null = ownerToken,
-  raw?: string,
-) {
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(running.url + path, {
-    method,
-    headers,
-    ...(raw !== undefined ? { body: raw } : body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return {
-    status: res.status,
-    // biome-ignore lint/suspicious/noExplicitAny: response bodies of many shapes; the assertions check them
-    json: (await res.json()) as { ok: boolean; data?: any; error?: { code: string; message: string } },
-  };
+function api(method: string, path: string, body?: unknown, token: string | null = ownerToken, raw?: string) {
+  return callApi(running.url, method, path, body, token, raw);
 }
 
 beforeAll(async () => {

@@ -21,6 +21,7 @@ import { Milliseconds } from "../../src/core/units.ts";
 import type { IssuerFileView } from "../../src/hub/hub.ts";
 import { type RunningHub, startHub } from "../../src/hub/server.ts";
 import { nodeCrypto } from "../../src/platform/node-crypto.ts";
+import { callApi } from "../support/api-client.ts";
 
 let running: RunningHub;
 let dir: string;
@@ -29,26 +30,8 @@ const tokens: Record<"admin" | "member" | "guest", string> = { admin: "", member
 /** Every code the tests saw: none may appear in the audit log. */
 const seenCodes: string[] = [];
 
-async function api(
-  method: string,
-  path: string,
-  body?: unknown,
-  token: string | null = ownerToken,
-  raw?: string,
-) {
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(running.url + path, {
-    method,
-    headers,
-    ...(raw !== undefined ? { body: raw } : body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return {
-    status: res.status,
-    cacheControl: res.headers.get("cache-control"),
-    // biome-ignore lint/suspicious/noExplicitAny: response bodies of many shapes; the assertions check them
-    json: (await res.json()) as { ok: boolean; data?: any; error?: { code: string; message: string } },
-  };
+function api(method: string, path: string, body?: unknown, token: string | null = ownerToken, raw?: string) {
+  return callApi(running.url, method, path, body, token, raw);
 }
 
 const gc = (lockId: string) => `/api/v1/locks/${lockId}/guest-codes`;
