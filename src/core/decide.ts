@@ -18,6 +18,7 @@ import type {
   GuestCodeUsage,
 } from "./credentials/guest-code.ts";
 import { timingSafeEqualHex } from "./crypto.ts";
+import { KeyRight, type KeyWindow } from "./keys/digital-key.ts";
 import { type InputLockoutState, isDisabled, LockoutInput } from "./lockout.ts";
 import {
   BatteryLevel,
@@ -79,6 +80,8 @@ export const DenyReason = {
   NotYetValid: "not_yet_valid",
   /** The lock's guest-code state table is full, so a limited code cannot be recorded: fail closed. */
   StateFull: "state_full",
+  /** A phone key without the right for the action asked (unlock or lock). */
+  KeyRightMissing: "key_right_missing",
 } as const;
 export type DenyReason = (typeof DenyReason)[keyof typeof DenyReason];
 
@@ -148,6 +151,23 @@ export function guestCodeAttempt(
   return { source: "keypad", pinDigest: "", guestCode };
 }
 
+/**
+ * A phone key whose chain and transcript signature the handshake verified (docs/protocol/link.md
+ * § "At the lock"), as decide() needs it. The runtime names the user the key was issued to when the hub
+ * registered it (null for a key delegated offline, which then decides on its own, like a guest code).
+ */
+export interface PhoneKeyCheck {
+  readonly action: "unlock" | "lock";
+  /** The leaf key's rights (KeyRight bits). */
+  readonly rights: number;
+  /** The leaf key's week-day windows in the lock's time zone, or null for none. */
+  readonly schedule: readonly KeyWindow[] | null;
+  readonly userId: string | null;
+  /** Serial of the leaf key (hex) and key id of its holder (hex): for the audit log. */
+  readonly serial: string;
+  readonly holderKeyId: string;
+}
+
 /** What was presented. PINs arrive only as their keyed digest (see `credentials/pin-policy.ts`). */
 export type Attempt =
   | {
@@ -161,7 +181,9 @@ export type Attempt =
   | { readonly source: typeof OperationSource.Rfid; readonly cardId: string }
   | { readonly source: typeof OperationSource.Biometric; readonly slot: number }
   /** A remote unlock by an already authenticated user (API token, later Matter fabric / phone key). */
-  | { readonly source: typeof OperationSource.Remote; readonly userId: string };
+  | { readonly source: typeof OperationSource.Remote; readonly userId: string }
+  /** A verified phone key (docs/protocol/link.md); time-limited by construction (nbf/exp). */
+  | { readonly source: typeof OperationSource.Phone; readonly phone: PhoneKeyCheck };
 
 /** Users and credentials of a hub, indexed for O(1) lookup. A key may map to several credentials on different locks. */
 export interface CredentialIndex {
@@ -229,6 +251,7 @@ export function lockoutInputOf(attempt: Attempt): LockoutInput | null {
     case "biometric":
       return LockoutInput.Fingerprint;
     case "remote":
+    case "phone":
       return null;
   }
 }
@@ -293,6 +316,11 @@ function lookup(state: DecisionState, attempt: Attempt): Match {
       const scoped = (index.byUser.get(user.id) ?? []).some((c) => inScope(c.locks, lockId));
       return scoped ? { user, credential: null } : { reason: DenyReason.WrongLock };
     }
+    case "phone": {
+      // The key's scope was checked by the handshake; the user only has to exist still.
+      const user = attempt.phone.userId === null ? undefined : index.users.get(attempt.phone.userId);
+      return user ? { user, credential: null } : { reason: DenyReason.UnknownCredential };
+    }
   }
   if (found === null) return { reason: DenyReason.UnknownCredential };
   if (found === "wrongLock") return { reason: DenyReason.WrongLock };
@@ -306,6 +334,37 @@ const TIME_BOUND_TYPES: ReadonlySet<string> = new Set([
   UserType.ScheduleRestricted,
   UserType.ExpiringDisposable,
 ]);
+
+/** Is `now` inside one of a phone key's week-day windows ([start, end) minutes of the local day)? */
+function inKeyWindows(windows: readonly KeyWindow[], timeZone: string, now: EpochMs): boolean {
+  try {
+    const local = localTimeIn(timeZone, now);
+    return windows.some(
+      (w) =>
+        (w.daysMask & (1 << local.weekday)) !== 0 &&
+        local.minuteOfDay >= w.startMinute &&
+        local.minuteOfDay < w.endMinute,
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A phone key that names no user (delegated offline): unprivileged, like a guest code. Privacy and
+ * Vacation refuse it, a jam or the battery reserve stop it, an untrusted clock refuses it (every key has
+ * nbf/exp), then its own week-day windows decide.
+ */
+function decideAnonymousKey(state: DecisionState, key: PhoneKeyCheck, now: EpochMs): Decision {
+  const mode = state.operatingMode;
+  if (mode === OperatingMode.Privacy || mode === OperatingMode.Vacation) return deny(DenyReason.ModeForbids);
+  if (state.lockState === LockState.Jammed) return deny(DenyReason.LockJammed);
+  if (state.battery === BatteryLevel.Critical) return deny(DenyReason.BatteryReserve);
+  if (!state.clockTrusted) return deny(DenyReason.ClockUntrusted);
+  if (key.schedule !== null && !inKeyWindows(key.schedule, state.timeZone, now))
+    return deny(DenyReason.OutsideSchedule);
+  return { outcome: "grant", userId: null, credentialId: null, duress: false, effects: NO_EFFECTS };
+}
 
 function isPrivileged(user: User): boolean {
   return user.role === Role.Owner || user.userType === UserType.Programming;
@@ -439,13 +498,20 @@ function identify(state: DecisionState, attempt: Attempt): Presented | Decision 
  *
  * Order of checks: input lockout → credential lookup (for an authenticator code: the Dual rule, then
  * clock trust, then the code and accept once) → user status/type → OperatingMode → jam → battery
- * reserve → clock trust (time-bound users only) → schedules → disposable/expiring use.
+ * reserve → clock trust (time-bound users and phone keys) → schedules (the user's, and a phone key's
+ * week-day windows) → disposable/expiring use. A phone key first needs the right for its action; one
+ * that names no user is decided like a guest code.
  * Never throws for any attempt.
  */
 export function decide(state: DecisionState, attempt: Attempt, now: EpochMs): Decision {
   const input = lockoutInputOf(attempt);
   if (input !== null && isDisabled(state.lockouts[input], now)) return deny(DenyReason.Lockout);
   if (attempt.source === "keypad" && attempt.guestCode) return decideGuestCode(state, attempt.guestCode);
+  if (attempt.source === "phone") {
+    const needed = attempt.phone.action === "lock" ? KeyRight.Lock : KeyRight.Unlock;
+    if ((attempt.phone.rights & needed) === 0) return deny(DenyReason.KeyRightMissing);
+    if (attempt.phone.userId === null) return decideAnonymousKey(state, attempt.phone, now);
+  }
 
   const presented = identify(state, attempt);
   if ("outcome" in presented) return presented;
@@ -460,6 +526,13 @@ export function decide(state: DecisionState, attempt: Attempt, now: EpochMs): De
     return deny(DenyReason.BatteryReserve, user, credential);
   }
 
+  if (attempt.source === "phone") {
+    // Every key is time-limited (nbf/exp): with an untrusted clock its validity means nothing.
+    if (!state.clockTrusted) return deny(DenyReason.ClockUntrusted, user, credential);
+    const windows = attempt.phone.schedule;
+    if (windows !== null && !inKeyWindows(windows, state.timeZone, now))
+      return deny(DenyReason.OutsideSchedule, user, credential);
+  }
   if (TIME_BOUND_TYPES.has(user.userType)) {
     if (!state.clockTrusted) return deny(DenyReason.ClockUntrusted, user, credential);
     if (user.userType !== UserType.ExpiringDisposable && !safelyWithinSchedules(user, state.timeZone, now)) {

@@ -257,6 +257,21 @@ export const ErrorCodes = {
     http: 403,
     doc: "A status ticket names another holder than the key's.",
   },
+  LK_ACCESS_DENIED: {
+    fault: "caller",
+    http: 403,
+    doc: "The lock's decision engine refused a verified phone key (the audit log names the reason).",
+  },
+  LK_CLOCK_UNTRUSTED: {
+    fault: "caller",
+    http: 409,
+    doc: "The lock's clock is not trusted, so no time-limited key opens; a signed time ticket restores it.",
+  },
+  LK_KEYS_NOT_SET_UP: {
+    fault: "caller",
+    http: 409,
+    doc: "No owner root key is registered at this hub: phone keys cannot be issued or verified yet.",
+  },
   // --- ours ---
   LK_INTERNAL: { fault: "internal", http: 500, doc: "A bug in Latchkey: an invariant did not hold." },
 } as const;

@@ -102,6 +102,11 @@ export const OperationSource = {
   Biometric: "biometric",
   /** Over the network: the hub API, CLI, or (later) Matter / MQTT. */
   Remote: "remote",
+  /**
+   * A phone key presented over the phone ↔ lock link (docs/protocol/link.md). Latchkey extension: Matter
+   * 1.4 calls its own phone-key source Aliro.
+   */
+  Phone: "phone",
   /** The mechanical key or a hand on the thumb-turn. */
   Manual: "manual",
   /** Request-to-exit button on the inside. */

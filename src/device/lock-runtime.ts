@@ -123,6 +123,7 @@ const CREDENTIAL_TYPE_OF: Record<Attempt["source"], string | null> = {
   rfid: "rfid",
   biometric: "fingerprint",
   remote: null,
+  phone: "phoneKey",
 };
 
 export class LockRuntime {
@@ -324,7 +325,7 @@ export class LockRuntime {
   }
 
   /** Read the RTC against the floor and the monotonic estimate, without auditing (status, housekeeping). */
-  private readClockQuiet(): ClockReading {
+  readClockQuiet(): ClockReading {
     const mono = this.ctx.monotonic();
     const expected = this.clockAnchor ? EpochMs(this.clockAnchor.rtc + (mono - this.clockAnchor.mono)) : null;
     const reading = observeClock(
@@ -394,6 +395,62 @@ export class LockRuntime {
       () => this.ctx.store.setMeta(this.floorKey(), String(newFloor)),
     );
     this.floorCache = EpochMs(newFloor);
+  }
+
+  /**
+   * Trusted time from a signed time ticket that answered this lock's own fresh challenge
+   * (docs/protocol/digital-keys.md § "Time tickets", `decideTimeTicket` → setTime): set the RTC, persist
+   * the floor, audit it with the signer.
+   */
+  setClockFromTicket(t: EpochMs, signer: string): void {
+    const before = this.hw.rtc.now();
+    this.hw.rtc.set(t);
+    this.clockDistrusted = null;
+    this.clockAnchor = { rtc: t, mono: this.ctx.monotonic() };
+    const newFloor = Math.max(this.readFloor(), t) as EpochMs;
+    this.ctx.audit.commit(
+      [
+        {
+          at: t,
+          lockId: this.id,
+          kind: AuditKind.ClockSet,
+          data: { from: before, to: t, source: "timeTicket", signer, forced: false },
+        },
+      ],
+      () => this.ctx.store.setMeta(this.floorKey(), String(newFloor)),
+    );
+    this.floorCache = newFloor;
+  }
+
+  /**
+   * Real time is at least `floor` (a signed time ticket without a challenge, `decideTimeTicket` →
+   * raiseFloor): persist the higher floor. A clock behind it reads as untrusted from now on.
+   */
+  raiseFloor(floor: EpochMs, signer: string): void {
+    if (floor <= this.readFloor()) return;
+    const reading = this.readClockQuiet();
+    this.ctx.audit.commit(
+      [
+        {
+          at: reading.now,
+          lockId: this.id,
+          kind: AuditKind.ClockFloorRaised,
+          data: { from: this.readFloor(), to: floor, signer },
+        },
+      ],
+      () => this.ctx.store.setMeta(this.floorKey(), String(floor)),
+    );
+    this.floorCache = floor;
+  }
+
+  /** The runtime's monotonic clock (ms), the base of the link's round-trip and ticket freshness checks. */
+  monotonicNow(): number {
+    return this.ctx.monotonic();
+  }
+
+  /** Append one audit event for this lock (the phone gate's refusals and applied lists); returns its seq. */
+  audit(kind: AuditKind, data: Record<string, JsonValue>, reading?: ClockReading): number {
+    return this.emit(kind, data, reading);
   }
 
   // ------------------------------------------------------------------ inputs
@@ -726,7 +783,20 @@ export class LockRuntime {
     reading: ClockReading = this.readClock(),
   ): Promise<AttemptResult> {
     const now = reading.now;
-    const decision = decide(this.decisionState(reading), attempt, now);
+    let state = this.decisionState(reading);
+    const phoneLock = attempt.source === "phone" && attempt.phone.action === "lock";
+    if (phoneLock) {
+      // Securing the door follows remoteLock's rules: only Privacy refuses it; neither the battery
+      // reserve nor a jam (driving is how a jam is cleared) holds it back.
+      state = {
+        ...state,
+        operatingMode:
+          state.operatingMode === OperatingMode.Privacy ? OperatingMode.Privacy : OperatingMode.Normal,
+        lockState: LockState.Locked,
+        battery: BatteryLevel.Ok,
+      };
+    }
+    const decision = decide(state, attempt, now);
     const input = lockoutInputOf(attempt);
     const events: AuditEventInput[] = [];
     const base: Record<string, JsonValue> = { source: attempt.source, ...extra };
@@ -743,6 +813,12 @@ export class LockRuntime {
       base.epoch = guest.epoch;
       base.codeId = guest.codeId;
       base.codeKind = guest.kind;
+    }
+    if (attempt.source === "phone") {
+      // The key's identity (serial and holder key id), never key material.
+      base.action = attempt.phone.action;
+      base.serial = attempt.phone.serial;
+      base.holderKeyId = attempt.phone.holderKeyId;
     }
     if (decision.userId) base.userId = decision.userId;
     if (decision.credentialId) base.credentialId = decision.credentialId;
@@ -832,7 +908,7 @@ export class LockRuntime {
 
     let feedback: Feedback;
     if (decision.outcome === "grant") {
-      const r = await this.drive("unlocked", attempt.source, decision.userId);
+      const r = await this.drive(phoneLock ? "locked" : "unlocked", attempt.source, decision.userId);
       feedback = r === "jammed" ? "error" : "granted";
     } else {
       // A wrong PIN and an unknown user look the same at the keypad; only a disabled input says so.

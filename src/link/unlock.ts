@@ -11,9 +11,12 @@ import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import {
   type AnswerOptions,
   type AnswerOutcome,
+  type AsyncHolderSigner,
   answerChallenge,
   LockHandshake,
+  type PhoneAnswer,
   type PhoneSession,
+  prepareAnswer,
 } from "../core/link/handshake.ts";
 import { type Challenge, encodeAbort, type ResultBody } from "../core/link/messages.ts";
 import type { VerifiedPhoneKey } from "../core/link/verified-phone-key.ts";
@@ -53,7 +56,9 @@ export async function serveUnlock(
   return outcome;
 }
 
-export interface PhoneUnlockOptions extends AnswerOptions {
+export interface PhoneUnlockOptions extends Omit<AnswerOptions, "holder"> {
+  /** The holder's private key, or a signer in a secure key store (the wallet's). */
+  readonly holder: AnswerOptions["holder"] | AsyncHolderSigner;
   /** How long to wait for each of the lock's messages. Default 10 s. */
   readonly timeout?: Milliseconds;
 }
@@ -75,9 +80,13 @@ export async function phoneUnlock(
 ): Promise<PhoneUnlockResult> {
   const timeout = options.timeout ?? DEFAULT_STEP_TIMEOUT;
   const { message } = await link.next(timeout);
-  let answered: ReturnType<typeof answerChallenge>;
+  let answered: PhoneAnswer;
   try {
-    answered = answerChallenge(crypto, message, options);
+    const h = options.holder;
+    if ("sign" in h) {
+      const prepared = prepareAnswer(crypto, message, options);
+      answered = prepared.finish(await h.sign(prepared.toBeSigned));
+    } else answered = answerChallenge(crypto, message, { ...options, holder: h });
   } catch (e) {
     const err = isLatchkeyError(e) ? e : new LatchkeyError("LK_LINK_MALFORMED", "bad challenge");
     link.send(encodeAbort(err.code));

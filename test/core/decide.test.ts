@@ -6,6 +6,7 @@ import {
   DenyReason,
   decide,
   type GuestCodeCheck,
+  type PhoneKeyCheck,
 } from "../../src/core/decide.ts";
 import type { User } from "../../src/core/model.ts";
 import { EpochMs } from "../../src/core/units.ts";
@@ -70,6 +71,24 @@ const guest = (refusal: GuestCodeCheck["refusal"], record: GuestCodeCheck["recor
   pinDigest: "",
   guestCode: { issuerId: "iss_a", epoch: 0, codeId: "0123456789abcdef", kind: "oneTime", refusal, record },
 });
+
+/** A verified phone key as the gate reports it (docs/protocol/link.md § "At the lock"). */
+const phone = (
+  userId: string | null,
+  p: { rights?: number; action?: "unlock" | "lock"; schedule?: PhoneKeyCheck["schedule"] } = {},
+): Attempt => ({
+  source: "phone",
+  phone: {
+    action: p.action ?? "unlock",
+    rights: p.rights ?? 3,
+    schedule: p.schedule ?? null,
+    userId,
+    serial: "01",
+    holderKeyId: "ab".repeat(16),
+  },
+});
+const NEVER = [{ daysMask: 0, startMinute: 0, endMinute: 1440 }];
+const ALWAYS = [{ daysMask: 127, startMinute: 0, endMinute: 1440 }];
 
 // Table: every deny reason (and the grants) with the smallest state that produces it.
 const table: { name: string; st: DecisionState; attempt: Attempt; now?: EpochMs; expect: string }[] = [
@@ -257,6 +276,80 @@ const table: { name: string; st: DecisionState; attempt: Attempt; now?: EpochMs;
     name: "noRemoteLockUnlock: keypad",
     st: base(undefined, { operatingMode: "noRemoteLockUnlock" }),
     attempt: keypad(D_BOB),
+    expect: "grant",
+  },
+  { name: "grant: phone key of a user", st: base(), attempt: phone("bob"), expect: "grant" },
+  { name: "grant: phone key naming no user", st: base(), attempt: phone(null), expect: "grant" },
+  {
+    name: "grant: phone key inside its windows",
+    st: base(),
+    attempt: phone("bob", { schedule: ALWAYS }),
+    expect: "grant",
+  },
+  {
+    name: "phone key without the unlock right",
+    st: base(),
+    attempt: phone("bob", { rights: 2 }),
+    expect: DenyReason.KeyRightMissing,
+  },
+  {
+    name: "phone key without the lock right",
+    st: base(),
+    attempt: phone(null, { rights: 1, action: "lock" }),
+    expect: DenyReason.KeyRightMissing,
+  },
+  {
+    name: "phone key of a removed user",
+    st: base(),
+    attempt: phone("mallory"),
+    expect: DenyReason.UnknownCredential,
+  },
+  {
+    name: "phone key of a disabled user",
+    st: base([alice, user({ id: "bob", userStatus: "occupiedDisabled" })]),
+    attempt: phone("bob"),
+    expect: DenyReason.UserDisabled,
+  },
+  {
+    name: "phone key outside its windows",
+    st: base(),
+    attempt: phone("bob", { schedule: NEVER }),
+    expect: DenyReason.OutsideSchedule,
+  },
+  {
+    name: "anonymous phone key outside its windows",
+    st: base(),
+    attempt: phone(null, { schedule: NEVER }),
+    expect: DenyReason.OutsideSchedule,
+  },
+  {
+    name: "phone key: untrusted clock",
+    st: base(undefined, { clockTrusted: false }),
+    attempt: phone("bob"),
+    expect: DenyReason.ClockUntrusted,
+  },
+  {
+    name: "anonymous phone key: untrusted clock",
+    st: base(undefined, { clockTrusted: false }),
+    attempt: phone(null),
+    expect: DenyReason.ClockUntrusted,
+  },
+  {
+    name: "phone key: privacy",
+    st: base(undefined, { operatingMode: "privacy" }),
+    attempt: phone("bob"),
+    expect: DenyReason.ModeForbids,
+  },
+  {
+    name: "anonymous phone key: vacation",
+    st: base(undefined, { operatingMode: "vacation" }),
+    attempt: phone(null),
+    expect: DenyReason.ModeForbids,
+  },
+  {
+    name: "phone key: noRemoteLockUnlock (it is local)",
+    st: base(undefined, { operatingMode: "noRemoteLockUnlock" }),
+    attempt: phone("bob"),
     expect: "grant",
   },
   {

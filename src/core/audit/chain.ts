@@ -69,6 +69,10 @@ export const AuditKind = {
   AlarmBadFrame: "alarm.bad_frame",
   ClockUntrusted: "clock.untrusted",
   ClockSet: "clock.set",
+  /** A signed time ticket raised the lock's time floor (the clock's trust does not change). */
+  ClockFloorRaised: "clock.floor_raised",
+  /** A newer revocation list (carried by a phone or pushed by the hub) was applied. */
+  RevocationApplied: "keys.revocation_applied",
   PowerUp: "power.up",
   Admin: "admin.change",
   AuditTrimmed: "audit.trimmed",

@@ -113,7 +113,7 @@ export type ChainTime = EpochMs | ((claims: CwtClaims) => EpochMs);
  * signer of an object whose chain is checked at a time inside the object (time tickets); the whole chain
  * is verified right after and must name the same key.
  */
-function unverifiedHolder(link: Uint8Array): PublicKey {
+export function unverifiedHolder(link: Uint8Array): PublicKey {
   try {
     const d = decodeStrict(link, { maxBytes: DEFAULT_MAX_BYTES, tags: [COSE_SIGN1_TAG] });
     const body = d instanceof Tagged ? (d.value as unknown) : null;

@@ -17,16 +17,20 @@ import { type CryptoPort, toHex } from "../crypto.ts";
 import { CoseAlg } from "../envelope/cose-sign1.ts";
 import { numericDateOf } from "../envelope/cwt.ts";
 import { type ErrorCode, isLatchkeyError, LatchkeyError } from "../errors.ts";
+import { unverifiedHolder } from "../keys/authority.ts";
 import {
   assertPublicKey,
   type DigitalKey,
   type KeyRefusal,
   type PublicKey,
+  type VerifiedLinkCache,
   verifyKeyChain,
 } from "../keys/digital-key.ts";
 import type { EpochMs, Milliseconds, MonotonicMs, Seconds } from "../units.ts";
 import {
   answerToBeSigned,
+  type CarriedObject,
+  type Carry,
   type Challenge,
   decodeMessage,
   decodeProof,
@@ -86,6 +90,21 @@ export interface LockLinkConfig {
    * True refuses the answer with `LK_LINK_REVOKED`. If it throws, the error passes through.
    */
   readonly isRevoked?: (serial: Uint8Array, link: number, key: DigitalKey) => boolean;
+  /**
+   * Objects the phone carried (revocation lists, a time ticket), handed over once the answer opened and
+   * before its key chain is verified, so a newer list or a fresh time ticket applies to this very answer.
+   * Returns the lock's time to verify the chain at (it changes when a time ticket set the clock). Must not
+   * throw: a carried object the lock refuses is the caller's to log and ignore.
+   */
+  readonly onCarry?: (carry: Carry, wallNow: EpochMs, monoNow: MonotonicMs) => EpochMs;
+  /**
+   * Verify a carried status ticket for `holder` (the key the chain's leaf names, read before the chain is
+   * verified; the chain must then verify with that leaf) and return its issue time, or null when it does
+   * not verify. Needed for lease keys (`lk.lease`).
+   */
+  readonly statusTicketAt?: (ticket: CarriedObject, holder: PublicKey, now: EpochMs) => EpochMs | null;
+  /** A cache of verified links, so repeat unlocks verify only the transcript signature and what changed. */
+  readonly cache?: VerifiedLinkCache;
 }
 
 /** Why an answer was refused: a stable code, a safe detail, and for key refusals the link and reason. */
@@ -259,12 +278,33 @@ export class LockHandshake {
       return { ok: false, refusal: r, channel: r.code === "LK_LINK_DECRYPT" ? null : channel };
     }
 
-    const chain = verifyKeyChain(this.#crypto, this.#config.owner, proof.chain, {
-      lockId: this.#config.lockId,
-      siteId: this.#config.siteId,
-      now: wallNow,
-      skew: this.#config.skew ?? (DEFAULT_KEY_SKEW_S as Seconds),
-    });
+    const carry = proof.carry ?? null;
+    let now = wallNow;
+    if (carry !== null && this.#config.onCarry !== undefined)
+      now = this.#config.onCarry(carry, wallNow, monoNow);
+    let statusAt: EpochMs | null = null;
+    if (carry?.status && this.#config.statusTicketAt !== undefined) {
+      let holder: PublicKey | null = null;
+      try {
+        holder = unverifiedHolder(proof.chain[proof.chain.length - 1]!);
+      } catch {
+        holder = null; // the chain fails to verify below
+      }
+      if (holder !== null) statusAt = this.#config.statusTicketAt(carry.status, holder, now);
+    }
+    const chain = verifyKeyChain(
+      this.#crypto,
+      this.#config.owner,
+      proof.chain,
+      {
+        lockId: this.#config.lockId,
+        siteId: this.#config.siteId,
+        now,
+        skew: this.#config.skew ?? (DEFAULT_KEY_SKEW_S as Seconds),
+        statusTicketAt: statusAt,
+      },
+      this.#config.cache,
+    );
     if (!chain.ok) {
       const refusal: LinkRefusal = {
         code: KEY_REFUSAL_CODES[chain.reason],
@@ -305,7 +345,7 @@ export class LockHandshake {
         chain.links,
         proof.action,
         proof.intent,
-        wallNow,
+        now,
         elapsed as Milliseconds,
       ),
       channel,
@@ -314,16 +354,19 @@ export class LockHandshake {
 
   /**
    * The message the lock sends back: a sealed Result when the session is up, else a clear Abort.
-   * `decision` is what the runtime decided about a verified key (default: accepted); a refused answer
-   * always replies with its refusal code.
+   * `decision` is what the runtime decided about a verified key (default: accepted). A refused answer
+   * replies with its refusal code, or with `decision` when that is a refusal too (the runtime may name
+   * another code, such as LK_CLOCK_UNTRUSTED with a time challenge); it is never accepted.
    */
   static reply(outcome: AnswerOutcome, decision?: ResultBody): Uint8Array {
     if (outcome.channel === null || outcome.channel.state !== ChannelState.Open) {
       return encodeAbort(outcome.ok ? "LK_INTERNAL" : outcome.refusal.code);
     }
-    const body: ResultBody = outcome.ok
-      ? (decision ?? { accepted: true })
-      : { accepted: false, code: outcome.refusal.code };
+    let body: ResultBody;
+    if (outcome.ok) body = decision ?? { accepted: true };
+    else if (decision !== undefined && !decision.accepted)
+      body = decision; // e.g. with a time challenge
+    else body = { accepted: false, code: outcome.refusal.code };
     return encodeSealedMessage(
       MessageType.Result,
       outcome.channel.seal(MessageType.Result, encodeResultBody(body)),
@@ -370,6 +413,8 @@ export interface AnswerOptions {
   readonly expectLockId?: string;
   /** Largest message accepted. Default 4096 bytes. */
   readonly maxMessageBytes?: number;
+  /** Revocation lists, status and time tickets to hand to the lock (the wallet's latest). */
+  readonly carry?: Carry | null;
 }
 
 /** A phone's answer and the session it opened. */
@@ -400,16 +445,31 @@ export class PhoneSession {
   }
 }
 
+/** A holder key kept in a secure store: only its algorithm and a signing call (the wallet's SecureKeyStore). */
+export interface AsyncHolderSigner {
+  readonly alg: CoseAlg;
+  sign(data: Uint8Array): Promise<Uint8Array>;
+}
+
+/** A challenge checked and the session derived; the answer waits for the holder's signature. */
+export interface PreparedAnswer {
+  readonly challenge: Challenge;
+  /** What the holder signs ({@link answerToBeSigned}). */
+  readonly toBeSigned: Uint8Array;
+  /** Seal the proof with the holder's 64-byte signature and encode the Answer. */
+  finish(signature: Uint8Array): PhoneAnswer;
+}
+
 /**
- * The phone's side: check a Challenge, make an ephemeral key, derive the session keys, sign the
- * transcript with the holder key and seal the proof. Randomness (the ephemeral key) from the port.
+ * The phone's side, first half: check a Challenge, make an ephemeral key, derive the session keys and the
+ * input the holder signs. Randomness (the ephemeral key) from the port.
  * @throws LatchkeyError LK_LINK_MALFORMED / LK_LINK_VERSION / LK_LINK_PROTOCOL / LK_LINK_WRONG_LOCK
  */
-export function answerChallenge(
+export function prepareAnswer(
   crypto: CryptoPort,
   challengeBytes: Uint8Array,
-  options: AnswerOptions,
-): PhoneAnswer {
+  options: Omit<AnswerOptions, "holder">,
+): PreparedAnswer {
   const msg = decodeMessage(challengeBytes, { maxBytes: options.maxMessageBytes });
   if (msg.type !== MessageType.Challenge) throw new LatchkeyError("LK_LINK_PROTOCOL", "expected a Challenge");
   if (options.expectLockId !== undefined && msg.lockId !== options.expectLockId) {
@@ -423,19 +483,7 @@ export function answerChallenge(
   const th = transcriptHash(crypto, challengeBytes, ephemeral);
   const channel = SecureChannel.of(crypto, deriveSessionKeys(crypto, shared, th), "phone");
   shared.fill(0);
-  const tbs = answerToBeSigned(th, options.chain, options.action, options.intent);
-  const h = options.holder;
-  let signature: Uint8Array;
-  if (h.alg === CoseAlg.EdDSA) signature = crypto.ed25519Sign(h.privateKey, tbs);
-  else if (h.alg === CoseAlg.ES256) signature = crypto.p256Sign(h.privateKey, tbs);
-  else throw new LatchkeyError("LK_INVALID_INPUT", "holder algorithm must be EdDSA or ES256");
-  const proof = encodeProof({
-    chain: options.chain,
-    action: options.action,
-    intent: options.intent,
-    signature,
-  });
-  const sealed = channel.seal(MessageType.Answer, proof);
+  const toBeSigned = answerToBeSigned(th, options.chain, options.action, options.intent);
   const challenge: Challenge = {
     version: msg.version,
     lockId: msg.lockId,
@@ -446,7 +494,40 @@ export function answerChallenge(
   };
   return {
     challenge,
-    answer: encodeAnswer({ nonce: msg.nonce, ephemeral, sealed }),
-    session: new PhoneSession(channel, options.maxMessageBytes),
+    toBeSigned,
+    finish(signature: Uint8Array): PhoneAnswer {
+      const proof = encodeProof({
+        chain: options.chain,
+        action: options.action,
+        intent: options.intent,
+        signature,
+        carry: options.carry ?? null,
+      });
+      const sealed = channel.seal(MessageType.Answer, proof);
+      return {
+        challenge,
+        answer: encodeAnswer({ nonce: msg.nonce, ephemeral, sealed }),
+        session: new PhoneSession(channel, options.maxMessageBytes),
+      };
+    },
   };
+}
+
+/**
+ * The phone's side with the holder's private key at hand: {@link prepareAnswer}, sign, seal.
+ * @throws LatchkeyError LK_LINK_MALFORMED / LK_LINK_VERSION / LK_LINK_PROTOCOL / LK_LINK_WRONG_LOCK /
+ *   LK_INVALID_INPUT (holder algorithm)
+ */
+export function answerChallenge(
+  crypto: CryptoPort,
+  challengeBytes: Uint8Array,
+  options: AnswerOptions,
+): PhoneAnswer {
+  const prepared = prepareAnswer(crypto, challengeBytes, options);
+  const h = options.holder;
+  let signature: Uint8Array;
+  if (h.alg === CoseAlg.EdDSA) signature = crypto.ed25519Sign(h.privateKey, prepared.toBeSigned);
+  else if (h.alg === CoseAlg.ES256) signature = crypto.p256Sign(h.privateKey, prepared.toBeSigned);
+  else throw new LatchkeyError("LK_INVALID_INPUT", "holder algorithm must be EdDSA or ES256");
+  return prepared.finish(signature);
 }

@@ -5,11 +5,14 @@
  *
  *   Challenge  [1, version, lockId, siteId, lockTime, nonce, lockEphemeral]       lock → phone, clear
  *   Answer     [2, nonce, phoneEphemeral, sealed(Proof)]                          phone → lock
- *   Result     [3, sealed([accepted, code])]                                      lock → phone
+ *   Result     [3, sealed(ResultBody)]                                            lock → phone
  *   Abort      [4, code]                                                          either way, clear
  *   Data       [5, sealed(bytes)]                                                 either way (reserved)
  *
- *   Proof      [chain, action, [intentKind, intentAgeMs], signature]              inside the Answer
+ *   Proof      [chain, action, [intentKind, intentAgeMs], signature (, carry)]    inside the Answer
+ *   Carry      [lists: [* Signed], status: Signed / null, time: Signed / null]    objects the phone carries
+ *   Signed     [signerChain: [* bstr], object: bstr]
+ *   ResultBody [true, ""] / [false, code] / [false, code, timeChallenge]
  *
  * Decoders accept exactly what the encoders write and throw `LK_LINK_MALFORMED` (`LK_LINK_LIMIT` for an
  * oversized message, `LK_LINK_VERSION` for a challenge of another version) for anything else.
@@ -107,6 +110,29 @@ export interface Answer {
   readonly sealed: Uint8Array;
 }
 
+/**
+ * A signed object the phone hands to the lock, with the key chain of its signer (empty when the owner
+ * signed it): a revocation list, a status ticket or a time ticket (docs/protocol/digital-keys.md).
+ */
+export interface CarriedObject {
+  readonly signerChain: readonly Uint8Array[];
+  readonly object: Uint8Array;
+}
+
+/**
+ * What the wallet carries to every lock it meets (docs/protocol/link.md § "Carried objects"): its latest
+ * revocation lists (site and lock), the status ticket of its holder (lease keys) and a time ticket.
+ */
+export interface Carry {
+  /** At most {@link MAX_CARRIED_LISTS}. */
+  readonly lists: readonly CarriedObject[];
+  readonly status: CarriedObject | null;
+  readonly time: CarriedObject | null;
+}
+
+/** Most revocation lists one answer carries (a site list and a lock list, with room for a successor). */
+export const MAX_CARRIED_LISTS = 4;
+
 export interface Proof {
   /** The key chain, root first: 1..4 COSE_Sign1 keys (docs/protocol/digital-keys.md). */
   readonly chain: readonly Uint8Array[];
@@ -114,10 +140,24 @@ export interface Proof {
   readonly intent: Intent;
   /** The leaf holder's signature over {@link answerToBeSigned}. */
   readonly signature: Uint8Array;
+  /**
+   * Objects carried for the lock, or null. Not covered by the holder's signature: each is signed on its
+   * own, and the sealed Answer keeps them from eavesdroppers and from tampering in transit.
+   */
+  readonly carry?: Carry | null;
 }
 
-/** A decoded Result body: accepted, or the error code the lock refused with. */
-export type ResultBody = { readonly accepted: true } | { readonly accepted: false; readonly code: ErrorCode };
+/** Bytes of the challenge a lock with an untrusted clock sends back for a time ticket. */
+export const TIME_CHALLENGE_BYTES = 16;
+
+/**
+ * A decoded Result body: accepted, or the error code the lock refused with. A lock that refused because
+ * its clock is not trusted adds a fresh `timeChallenge`: a time ticket answering it (signed by the owner or
+ * a delegate, carried in the next answer within 2 minutes) gives the lock trusted time again.
+ */
+export type ResultBody =
+  | { readonly accepted: true }
+  | { readonly accepted: false; readonly code: ErrorCode; readonly timeChallenge?: Uint8Array };
 
 /** Any message, decoded (sealed parts still sealed). */
 export type LinkMessage =
@@ -272,17 +312,69 @@ function checkAction(a: number): void {
   }
 }
 
+function checkCarried(o: CarriedObject): void {
+  if (
+    !Array.isArray(o.signerChain) ||
+    o.signerChain.length > MAX_CHAIN_LINKS ||
+    !o.signerChain.every((l) => isBytes(l, 1, Number.MAX_SAFE_INTEGER)) ||
+    !isBytes(o.object, 1, Number.MAX_SAFE_INTEGER)
+  ) {
+    throw new LatchkeyError("LK_INVALID_INPUT", "a carried object is 0-4 signer links and the object");
+  }
+}
+
+function carriedWire(o: CarriedObject | null): unknown {
+  if (o === null) return null;
+  checkCarried(o);
+  return [[...o.signerChain], o.object];
+}
+
 export function encodeProof(p: Proof): Uint8Array {
   checkAction(p.action);
   checkIntent(p.intent);
-  return encodeDeterministic([[...p.chain], p.action, [p.intent.kind, p.intent.ageMs], p.signature]);
+  const items: unknown[] = [[...p.chain], p.action, [p.intent.kind, p.intent.ageMs], p.signature];
+  const c = p.carry ?? null;
+  if (c !== null) {
+    if (c.lists.length > MAX_CARRIED_LISTS) {
+      throw new LatchkeyError("LK_INVALID_INPUT", `at most ${MAX_CARRIED_LISTS} carried lists`);
+    }
+    items.push([c.lists.map((l) => carriedWire(l)), carriedWire(c.status), carriedWire(c.time)]);
+  }
+  return encodeDeterministic(items);
+}
+
+function decodeCarried(v: unknown, what: string): CarriedObject {
+  if (!Array.isArray(v) || v.length !== 2) throw malformed(`${what} is [signerChain, object]`);
+  const [chain, object] = v;
+  if (!Array.isArray(chain) || chain.length > MAX_CHAIN_LINKS) {
+    throw malformed(`${what}: signer chain of 0-4 keys`);
+  }
+  for (const k of chain)
+    if (!isBytes(k, 1, Number.MAX_SAFE_INTEGER)) throw malformed(`${what}: a key is a byte string`);
+  if (!isBytes(object, 1, Number.MAX_SAFE_INTEGER)) throw malformed(`${what}: object is a byte string`);
+  return { signerChain: chain as Uint8Array[], object };
+}
+
+function decodeCarry(v: unknown): Carry {
+  if (!Array.isArray(v) || v.length !== 3) throw malformed("carry is [lists, status, time]");
+  const [lists, status, time] = v;
+  if (!Array.isArray(lists) || lists.length > MAX_CARRIED_LISTS) {
+    throw malformed(`carry holds 0-${MAX_CARRIED_LISTS} lists`);
+  }
+  return {
+    lists: lists.map((l) => decodeCarried(l, "a carried list")),
+    status: status === null ? null : decodeCarried(status, "the status ticket"),
+    time: time === null ? null : decodeCarried(time, "the time ticket"),
+  };
 }
 
 /** Decode the plaintext of an Answer's sealed box. @throws LatchkeyError LK_LINK_MALFORMED / LK_LINK_LIMIT */
 export function decodeProof(bytes: Uint8Array, options: DecodeMessageOptions = {}): Proof {
   const v = decodeCbor(bytes, options.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
-  if (!Array.isArray(v) || v.length !== 4) throw malformed("a Proof is [chain, action, intent, signature]");
-  const [chain, action, intent, signature] = v;
+  if (!Array.isArray(v) || (v.length !== 4 && v.length !== 5)) {
+    throw malformed("a Proof is [chain, action, intent, signature (, carry)]");
+  }
+  const [chain, action, intent, signature, carry] = v;
   if (!Array.isArray(chain) || chain.length < 1 || chain.length > MAX_CHAIN_LINKS) {
     throw malformed("chain must hold 1-4 keys");
   }
@@ -303,22 +395,32 @@ export function decodeProof(bytes: Uint8Array, options: DecodeMessageOptions = {
     action,
     intent: { kind, ageMs: ageMs as Milliseconds },
     signature,
+    carry: v.length === 5 ? decodeCarry(carry) : null,
   };
 }
 
 export function encodeResultBody(r: ResultBody): Uint8Array {
   if (r.accepted) return encodeDeterministic([true, ""]);
   checkCode(r.code);
-  return encodeDeterministic([false, r.code]);
+  if (r.timeChallenge === undefined) return encodeDeterministic([false, r.code]);
+  if (!isBytes(r.timeChallenge, TIME_CHALLENGE_BYTES, TIME_CHALLENGE_BYTES)) {
+    throw new LatchkeyError("LK_INVALID_INPUT", `a time challenge is ${TIME_CHALLENGE_BYTES} bytes`);
+  }
+  return encodeDeterministic([false, r.code, r.timeChallenge]);
 }
 
 /** Decode the plaintext of a Result's sealed box. @throws LatchkeyError LK_LINK_MALFORMED */
 export function decodeResultBody(bytes: Uint8Array): ResultBody {
-  const v = decodeCbor(bytes, 64);
-  if (!Array.isArray(v) || v.length !== 2) throw malformed("a Result body is [accepted, code]");
-  if (v[0] === true && v[1] === "") return { accepted: true };
-  if (v[0] === false && isCode(v[1])) return { accepted: false, code: v[1] };
-  throw malformed('a Result body is [true, ""] or [false, code]');
+  const v = decodeCbor(bytes, 96);
+  if (!Array.isArray(v) || (v.length !== 2 && v.length !== 3)) {
+    throw malformed("a Result body is [accepted, code (, timeChallenge)]");
+  }
+  if (v.length === 2 && v[0] === true && v[1] === "") return { accepted: true };
+  if (v.length === 2 && v[0] === false && isCode(v[1])) return { accepted: false, code: v[1] };
+  if (v[0] === false && isCode(v[1]) && isBytes(v[2], TIME_CHALLENGE_BYTES, TIME_CHALLENGE_BYTES)) {
+    return { accepted: false, code: v[1], timeChallenge: v[2] };
+  }
+  throw malformed('a Result body is [true, ""], [false, code] or [false, code, timeChallenge]');
 }
 
 /**

@@ -33,6 +33,7 @@ import { EpochMs, Seconds } from "../../core/units.ts";
 import type { AuditQuery, AuditStore } from "../audit-store.ts";
 import type { SecretSealer } from "../secret-seal.ts";
 import { migrate } from "./migrate.ts";
+import { PhoneKeyTables } from "./phone-key-store.ts";
 
 /** A lock (door) driven by this hub. */
 export interface LockRecord {
@@ -211,6 +212,8 @@ export interface EdgeStoreOptions {
  */
 export class SqliteEdgeStore implements AuditStore {
   readonly db: Database;
+  /** Phone keys, revocation lists and wallet events (migration 004). */
+  readonly phoneKeys: PhoneKeyTables;
   private readonly crypto: CryptoPort;
   private readonly sealer: SecretSealer | undefined;
   private headCache: { seq: number; hash: string };
@@ -240,6 +243,7 @@ export class SqliteEdgeStore implements AuditStore {
       );
     }
     const db = this.db;
+    this.phoneKeys = new PhoneKeyTables(db);
     this.st = {
       insertEvent: db.prepare(
         "INSERT INTO audit_events (seq, at, lock_id, kind, user_id, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
