@@ -10,7 +10,9 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { streamSSE } from "hono/streaming";
 import QRCode from "qrcode";
+import type { CoseAlg } from "../core/envelope/cose-sign1.ts";
 import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
+import type { PublicKey } from "../core/keys/digital-key.ts";
 import { Role } from "../core/model.ts";
 import { EpochMs } from "../core/units.ts";
 import type { AttemptResult } from "../device/lock-runtime.ts";
@@ -238,6 +240,9 @@ export function createApi(hub: Hub): OpenAPIHono {
       deviceId: hub.deviceId,
       claimed: hub.isClaimed(),
       locks: hub.locks().map((l) => ({ id: l.id, name: l.name })),
+      // What an owner's root key signs its hub link for (docs/protocol/digital-keys.md).
+      keySigner: { alg: hub.keys.signerKey.alg, key: b64(hub.keys.signerKey.key) },
+      keysReady: hub.keys.authority() !== null,
     }),
   );
 
@@ -248,10 +253,15 @@ export function createApi(hub: Hub): OpenAPIHono {
       summary: "Claim the hub with the one-time setup code (creates the first owner)",
       tag: "hub",
       role: null,
-      body: S.ClaimBody,
+      body: S.ClaimWithKeysBody,
     },
     ({ body }) => {
-      const { user, token } = hub.claim(body.setupCode, body.ownerName);
+      const ka = body.keyAuthority;
+      const { user, token } = hub.claim(
+        body.setupCode,
+        body.ownerName,
+        ka ? { root: publicKeyOf(ka.root), hubLink: fromB64(ka.hubLink) } : undefined,
+      );
       return { user, token };
     },
   );
@@ -824,5 +834,125 @@ export function createApi(hub: Hub): OpenAPIHono {
     },
   );
 
+  // ---------------------------------------------------------------- phone keys (docs/protocol/digital-keys.md)
+  route(
+    {
+      method: "get",
+      path: "/api/v1/keys/authority",
+      summary: "The site id, the hub's signing key and the registered owner root key (public keys only)",
+      tag: "phone keys",
+    },
+    () => {
+      const a = hub.keys.authority();
+      return {
+        siteId: hub.deviceId,
+        keySigner: { alg: hub.keys.signerKey.alg, key: b64(hub.keys.signerKey.key) },
+        registered: a !== null,
+        root: a ? { alg: a.root.alg, key: b64(a.root.key) } : null,
+        registeredAt: a?.registeredAt ?? null,
+      };
+    },
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/keys/authority",
+      summary:
+        "Register the owner's root key and the link it signed for this hub (replace revokes every key)",
+      tag: "phone keys",
+      role: Role.Owner,
+      body: S.RegisterAuthorityBody,
+    },
+    ({ actor, body }) => {
+      hub.keys.register(actor, publicKeyOf(body.root), fromB64(body.hubLink), body.replace ?? false);
+      return { registered: true };
+    },
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/keys",
+      summary: "Issue a phone key to a holder public key (signed by the hub under the owner's root)",
+      tag: "phone keys",
+      role: Role.Admin,
+      body: S.IssueKeyBody,
+    },
+    ({ actor, body }) => {
+      const { record, view } = hub.keys.issue(actor, {
+        holder: publicKeyOf(body.holder),
+        name: body.name,
+        userId: body.userId,
+        lockId: body.lockId,
+        rights: body.rights,
+        from: body.from,
+        until: body.until,
+        leaseSeconds: body.leaseSeconds,
+        schedule: body.schedule,
+      });
+      return { key: view, chain: record.chain.map(b64) };
+    },
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/keys",
+      summary: "Phone keys issued by this hub",
+      tag: "phone keys",
+      role: Role.Admin,
+    },
+    ({ actor }) => hub.keys.keys(actor),
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/keys/{serial}/revoke",
+      summary: "Revoke a phone key: a new signed revocation list, applied here now and carried by wallets",
+      tag: "phone keys",
+      role: Role.Admin,
+      params: S.SerialParam,
+    },
+    ({ actor, params }) => hub.keys.revoke(actor, params.serial),
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/keys/events",
+      summary: "What wallets did offline, as they synced it (newest first)",
+      tag: "phone keys",
+      role: Role.Admin,
+    },
+    ({ actor }) => hub.keys.walletEvents(actor),
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/phone/sync",
+      summary:
+        "A wallet's sync, signed by its holder key: its keys, revocation lists and tickets; uploads its queued events",
+      tag: "phone keys",
+      role: null,
+      body: S.SyncBody,
+    },
+    ({ body, c }) => {
+      const requestBytes = fromB64(body.request);
+      let json: unknown;
+      try {
+        json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(requestBytes));
+      } catch {
+        throw new LatchkeyError("LK_INVALID_INPUT", "the sync request is not UTF-8 JSON");
+      }
+      const req = parse(S.SyncRequestJson, json, "sync request");
+      c.header("cache-control", "no-store");
+      return hub.keys.sync(requestBytes, fromB64(body.signature), req);
+    },
+  );
+
   return app;
 }
+
+const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64url");
+const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, "base64url"));
+const publicKeyOf = (k: { alg: -7 | -8; key: string }): PublicKey => ({
+  alg: k.alg as CoseAlg,
+  key: fromB64(k.key),
+});

@@ -36,6 +36,11 @@ export interface DataDir {
   readonly totpSealKey: Uint8Array;
   /** The guest-code secret: every issuer key is derived from it (docs/protocol/guest-codes.md § 1). */
   readonly guestCodeSecret: Uint8Array;
+  /**
+   * Seed of the hub's Ed25519 signing key for phone keys, revocation lists and tickets. The owner's root
+   * key delegates to it (docs/protocol/digital-keys.md § "Signers of lists and tickets").
+   */
+  readonly keySignerSeed: Uint8Array;
   /** True when this call created the directory's secrets (first run). */
   readonly created: boolean;
 }
@@ -66,6 +71,7 @@ export function openDataDir(dir: string): DataDir {
   const pinFile = join(path, "secrets", "pin-secret");
   const sealFile = join(path, "secrets", "totp-seal-key");
   const guestFile = join(path, "secrets", "guest-code-secret");
+  const signerFile = join(path, "secrets", "key-signer");
   const dbPath = join(path, "latchkey.db");
   let created = false;
   if (!existsSync(keyFile) && !existsSync(pinFile)) {
@@ -90,6 +96,8 @@ export function openDataDir(dir: string): DataDir {
   if (!existsSync(sealFile)) writeSecret(sealFile, nodeCrypto.randomBytes(32));
   // Added with guest codes, likewise. Losing it invalidates every issued guest code (issuers re-enrol).
   if (!existsSync(guestFile)) writeSecret(guestFile, nodeCrypto.randomBytes(32));
+  // Added with phone keys. Losing it means the owner registers the root again (keys are re-issued).
+  if (!existsSync(signerFile)) writeSecret(signerFile, nodeCrypto.randomBytes(32));
   // SQLite creates the -wal and -shm files with the database's mode: make it owner-only from the start.
   if (!existsSync(dbPath)) writeFileSync(dbPath, "", { mode: 0o600 });
   return {
@@ -99,6 +107,7 @@ export function openDataDir(dir: string): DataDir {
     pinSecret: readSecret(pinFile),
     totpSealKey: readSecret(sealFile),
     guestCodeSecret: readSecret(guestFile),
+    keySignerSeed: readSecret(signerFile),
     created,
   };
 }

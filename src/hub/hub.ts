@@ -40,8 +40,10 @@ import {
   TOTP_DEFAULT_STEP_SECONDS,
 } from "../core/credentials/totp.ts";
 import { type CryptoPort, fromHex, timingSafeEqualHex, toHex, utf8 } from "../core/crypto.ts";
-import { LatchkeyError } from "../core/errors.ts";
+import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import { assertDisplayName, newId, normalizeCode, randomBase32 } from "../core/ids.ts";
+import type { PublicKey } from "../core/keys/digital-key.ts";
+import { decodeMessage, encodeAbort, MessageType } from "../core/link/messages.ts";
 import {
   type Credential,
   inScope,
@@ -63,8 +65,10 @@ import {
 import { EpochMs, Milliseconds, Seconds } from "../core/units.ts";
 import { AuditLog } from "../device/audit-log.ts";
 import { type AttemptResult, LockRuntime, type LockStatus } from "../device/lock-runtime.ts";
+import { PhoneGate, type PhoneGateStatus } from "../device/phone-gate.ts";
 import type { Scheduler } from "../device/ports.ts";
 import { SimulatedLockHardware, type SimulatorState } from "../device/simulator/simulated-hardware.ts";
+import type { MessageLink } from "../link/message-link.ts";
 import { nodeCrypto } from "../platform/node-crypto.ts";
 import type { AuditQuery } from "../store/audit-store.ts";
 import { aesGcmSealer } from "../store/secret-seal.ts";
@@ -77,6 +81,7 @@ import {
   SqliteEdgeStore,
 } from "../store/sqlite/edge-store.ts";
 import { type DataDir, setupCodeFile } from "./data-dir.ts";
+import { HubKeys } from "./phone-keys.ts";
 
 /** What `latchkey code enrol` stores on the admin's machine (src/cli/issuer-wallet.ts IssuerFile, without the ledger). */
 export interface IssuerFileView {
@@ -138,6 +143,8 @@ export interface HubOptions {
   readonly motorTime?: Milliseconds;
   /** Monotonic milliseconds (lockout periods, clock-jump detection). Default performance.now. */
   readonly monotonic?: () => number;
+  /** Phone-link settings of every lock (round-trip bound, passive unlock). */
+  readonly phoneLink?: { readonly roundTripBound?: Milliseconds; readonly allowPassive?: boolean };
   /** Called when the audit log cannot be made durable. Default: print and exit(70). */
   readonly onFatal?: (e: LatchkeyError) => void;
 }
@@ -188,6 +195,9 @@ export class Hub {
   readonly deviceId: string;
   readonly publicKey: Uint8Array;
   private readonly runtimes = new Map<string, LockRuntime>();
+  private readonly gates = new Map<string, PhoneGate>();
+  /** Phone keys: the owner's root, issuing, revocation and wallet sync (src/hub/phone-keys.ts). */
+  readonly keys: HubKeys;
   private readonly sims = new Map<string, SimulatedLockHardware>();
   private index: MutableCredentialIndex;
   private readonly o: HubOptions;
@@ -228,6 +238,18 @@ export class Hub {
         }),
     });
     this.index = buildCredentialIndex(this.store.users(), this.store.credentials());
+    this.keys = new HubKeys({
+      crypto: this.crypto,
+      clock: opts.clock,
+      tables: this.store.phoneKeys,
+      siteId: deviceId,
+      signerSeed: opts.dataDir.keySignerSeed,
+      lockIds: () => [...this.runtimes.keys()],
+      user: (id) => this.user(id),
+      requireRole: (actor, min) => this.requireRole(actor, min),
+      adminCommit: (actor, data, apply, lockId) => this.adminCommit(actor, data, apply, lockId ?? null),
+      gates: () => [...this.gates.values()],
+    });
     // Settings added by later versions take their defaults on a database written by an earlier one.
     for (const lock of this.store.locks())
       this.startRuntime({ ...lock, settings: { ...DEFAULT_LOCK_SETTINGS, ...lock.settings } });
@@ -349,6 +371,21 @@ export class Hub {
     );
     this.runtimes.set(lock.id, rt);
     this.sims.set(lock.id, sim);
+    const tables = this.store.phoneKeys;
+    this.gates.set(
+      lock.id,
+      new PhoneGate(
+        this.crypto,
+        rt,
+        {
+          root: () => tables.authority()?.root ?? null,
+          appliedLists: (lockId) => tables.revocationLists(lockId),
+          putAppliedList: (lockId, l) => tables.putRevocationList(lockId, l),
+          keyUser: (serial) => tables.keyUser(serial),
+        },
+        { siteId: this.deviceId, ...(this.o.phoneLink ?? {}) },
+      ),
+    );
     return rt;
   }
 
@@ -401,8 +438,50 @@ export class Hub {
     return s;
   }
 
-  status(lockId: string): LockStatus {
-    return this.lock(lockId).status();
+  status(lockId: string): LockStatus & { phoneKeys: PhoneGateStatus } {
+    return { ...this.lock(lockId).status(), phoneKeys: this.gate(lockId).status() };
+  }
+
+  /** A lock's phone-key gate. Throws LK_NOT_FOUND. */
+  gate(lockId: string): PhoneGate {
+    const g = this.gates.get(lockId);
+    if (!g) throw new LatchkeyError("LK_NOT_FOUND", `no lock ${lockId}`);
+    return g;
+  }
+
+  /** The monotonic clock the locks use (links that feed a gate stamp arrivals with it). */
+  monotonic(): number {
+    return (this.o.monotonic ?? (() => performance.now()))();
+  }
+
+  /**
+   * Serve one phone on a link of the hub's bridge (docs/protocol/link.md § "Transports"): the phone first
+   * names the lock with a Select, then that lock's gate runs the handshake. Resolves when the exchange is
+   * over (the caller closes the transport); never rejects.
+   */
+  async serveLink(link: MessageLink, selectTimeout = Milliseconds(5000)): Promise<void> {
+    try {
+      const first = await link.next(selectTimeout);
+      const msg = decodeMessage(first.message);
+      if (msg.type !== MessageType.Select) {
+        link.send(encodeAbort("LK_LINK_PROTOCOL"));
+        return;
+      }
+      const gate = this.gates.get(msg.lockId);
+      if (!gate || this.closed) {
+        link.send(encodeAbort("LK_NOT_FOUND"));
+        return;
+      }
+      await gate.serve(link);
+    } catch (e) {
+      // A phone that went away or sent garbage: nothing to do but close (the gate audited what it judged).
+      if (!isLatchkeyError(e)) throw e;
+      try {
+        if (!link.transport.closed) link.send(encodeAbort(e.code));
+      } catch {
+        // closed meanwhile
+      }
+    }
   }
 
   /** Change a lock's OperatingMode (Matter § 5.2.9.24). */
@@ -461,12 +540,17 @@ export class Hub {
    * Claim the hub with the one-time setup code: creates the first owner and an API token for them.
    * Throws LK_ALREADY_CLAIMED or LK_SETUP_CODE_INVALID. The code stops working once used.
    */
-  claim(setupCode: string, ownerName: string): { user: User; token: string } {
+  claim(
+    setupCode: string,
+    ownerName: string,
+    keyAuthority?: { root: PublicKey; hubLink: Uint8Array },
+  ): { user: User; token: string } {
     if (this.isClaimed()) throw new LatchkeyError("LK_ALREADY_CLAIMED", "this hub already has an owner");
     const expected = this.store.getMeta("setup.code_hash");
     if (!expected || !timingSafeEqualHex(this.hashSecret(normalizeCode(setupCode)), expected)) {
       throw new LatchkeyError("LK_SETUP_CODE_INVALID", "the setup code is not valid");
     }
+    if (keyAuthority) this.keys.checkAuthority(keyAuthority.root, keyAuthority.hubLink);
     const user = this.newUserRecord({ name: ownerName, role: Role.Owner, userType: UserType.Programming });
     const now = this.o.clock.now();
     let token = "";
@@ -478,6 +562,16 @@ export class Hub {
         this.store.setMeta("setup.claimed_at", String(now));
         this.store.deleteMeta("setup.code_hash");
         token = this.issueTokenInTransaction(user.id, "setup");
+        // The owner's root key for phone keys, registered with the claim (docs/protocol/digital-keys.md).
+        if (keyAuthority) {
+          this.keys.register(
+            { userId: user.id, role: Role.Owner },
+            keyAuthority.root,
+            keyAuthority.hubLink,
+            false,
+            true,
+          );
+        }
       },
     );
     rmSync(setupCodeFile(this.o.dataDir.path), { force: true });
@@ -694,6 +788,8 @@ export class Hub {
     this.requireManage(actor, cur);
     if (cur.role === Role.Owner) this.assertAnotherOwner(id);
     const credentialIds = this.credentialsOf(id).map((c) => c.id);
+    // Phone keys travel with the phone: revoke them (the list reaches other locks with wallets).
+    this.keys.revokeUserKeys(actor, id);
     this.adminCommit(actor, { action: "user.remove", userId: id, name: cur.name, credentialIds }, () =>
       this.store.deleteUser(id),
     );

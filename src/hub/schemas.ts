@@ -391,3 +391,115 @@ export const ErrorEnvelope = z
   })
   .openapi("Error");
 export const OkEnvelope = z.object({ ok: z.literal(true), data: z.unknown() }).openapi("Ok");
+
+// ---------------------------------------------------------------- phone keys (docs/protocol/digital-keys.md)
+
+const B64URL = /^[A-Za-z0-9_-]*$/;
+const b64url = (max: number) => z.string().min(1).max(max).regex(B64URL, "base64url");
+
+/** A public key: COSE alg (-7 ES256, -8 EdDSA) and the raw key, base64url. */
+export const PublicKeyJson = z
+  .object({
+    alg: z.union([z.literal(-7), z.literal(-8)]).openapi({ example: -7 }),
+    key: b64url(200).openapi({
+      example: "BGx0...",
+      description: "ES256: 65-byte SEC1 point; EdDSA: 32 bytes",
+    }),
+  })
+  .strict();
+
+export const KeyAuthorityJson = z
+  .object({
+    root: PublicKeyJson,
+    hubLink: b64url(4096).openapi({ description: "COSE_Sign1 key: owner → this hub's signing key" }),
+  })
+  .strict();
+
+export const RegisterAuthorityBody = KeyAuthorityJson.extend({
+  replace: z.boolean().optional().openapi({ description: "replace a registered root (revokes every key)" }),
+}).strict();
+
+export const ClaimWithKeysBody = z
+  .object({
+    setupCode: z.string().min(1).max(64).openapi({ example: "7KQ2-M9XD-4HRT" }),
+    ownerName: z.string().min(1).max(100).openapi({ example: "Alex" }),
+    keyAuthority: KeyAuthorityJson.optional(),
+  })
+  .strict();
+
+export const KeyWindowJson = z
+  .object({
+    daysMask: z.number().int().min(1).max(127),
+    startMinute: z.number().int().min(0).max(1439),
+    endMinute: z.number().int().min(1).max(1440),
+  })
+  .strict()
+  .refine((w) => w.endMinute > w.startMinute, "endMinute must be after startMinute");
+
+export const IssueKeyBody = z
+  .object({
+    holder: PublicKeyJson,
+    name: z.string().min(1).max(100).openapi({ example: "Sam's phone" }),
+    userId: z.string().min(1).max(64).optional(),
+    lockId: z.string().min(1).max(40).optional().openapi({ description: "default: every lock of the site" }),
+    rights: z
+      .array(z.enum(["unlock", "lock", "manageUsers", "issueKeys"]))
+      .min(1)
+      .max(4)
+      .default(["unlock", "lock"]),
+    from: z.number().int().min(0).optional().openapi({ description: "ms since the epoch; default now" }),
+    until: z.number().int().min(0).openapi({ description: "ms since the epoch" }),
+    leaseSeconds: z.number().int().min(60).max(31_622_400).optional(),
+    schedule: z.array(KeyWindowJson).max(16).optional(),
+  })
+  .strict();
+
+export const SerialParam = z.object({
+  serial: z
+    .string()
+    .regex(/^[0-9a-f]{2,128}$/)
+    .openapi({ param: { name: "serial", in: "path" }, example: "0000000000000001" }),
+});
+
+export const SyncBody = z
+  .object({
+    request: b64url(400_000),
+    signature: b64url(200),
+  })
+  .strict();
+
+const LOCK_ID = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+
+/** The signed JSON inside a sync request (docs/protocol/wallet-sync.md). */
+export const SyncRequestJson = z
+  .object({
+    v: z.literal(1),
+    holder: PublicKeyJson,
+    at: z.number().int().min(0),
+    nonce: z.string().regex(/^[A-Za-z0-9_-]{22}$/, "16 bytes, base64url"),
+    timeChallenges: z
+      .array(z.object({ lockId: LOCK_ID, challenge: z.string().regex(/^[A-Za-z0-9_-]{22}$/) }).strict())
+      .max(8),
+    events: z
+      .array(
+        z
+          .object({
+            id: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
+            at: z.number().int().min(0),
+            lockId: LOCK_ID,
+            action: z.enum(["unlock", "lock"]),
+            accepted: z.boolean(),
+            code: z
+              .string()
+              .regex(/^LK_[A-Z_]{1,40}$/)
+              .nullable(),
+            serial: z
+              .string()
+              .regex(/^[0-9a-f]{2,128}$/)
+              .nullable(),
+          })
+          .strict(),
+      )
+      .max(500),
+  })
+  .strict();

@@ -7,9 +7,13 @@ import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Clock } from "../core/clock.ts";
 import { LatchkeyError } from "../core/errors.ts";
+import { MAX_FRAME_SIZE } from "../core/link/frames.ts";
 import type { Milliseconds } from "../core/units.ts";
+import { MonotonicMs } from "../core/units.ts";
 import { realScheduler } from "../device/fake-clock.ts";
 import type { Scheduler } from "../device/ports.ts";
+import { MessageLink } from "../link/message-link.ts";
+import { listenTcpLink, type TcpLinkServer } from "../link/tcp-transport.ts";
 import { systemClock } from "../platform/system-clock.ts";
 import { createApi } from "./api.ts";
 import { lockDataDir, openDataDir } from "./data-dir.ts";
@@ -27,6 +31,11 @@ export interface StartOptions {
   readonly motorTime?: Milliseconds;
   readonly checkpointEvery?: number;
   readonly maxAuditEvents?: number;
+  /**
+   * TCP port of the phone link bridge (docs/protocol/link.md § "Transports"); 0 picks a free one, null
+   * turns it off. Default: the API port + 1, or a free port when the API port is 0.
+   */
+  readonly linkPort?: number | null;
   /** Where to print the first-run banner. Default console.log. */
   readonly print?: (line: string) => void;
 }
@@ -34,6 +43,8 @@ export interface StartOptions {
 export interface RunningHub {
   readonly hub: Hub;
   readonly url: string;
+  /** `tcp://host:port` of the phone link bridge, or null when it is off. */
+  readonly linkUrl: string | null;
   readonly setupCode: string | null;
   close(): Promise<void>;
 }
@@ -90,7 +101,39 @@ export async function startHub(opts: StartOptions): Promise<RunningHub> {
   const url = `http://${shownHost}:${port}`;
   writeFileSync(join(dataDir.path, "hub.url"), `${url}\n`, { mode: 0o600 });
 
+  // The phone link bridge: phones reach the locks over the LAN (BLE is another adapter of the same port).
+  const wantedLinkPort = opts.linkPort === undefined ? (opts.port === 0 ? 0 : opts.port + 1) : opts.linkPort;
+  let linkServer: TcpLinkServer | null = null;
+  let linkUrl: string | null = null;
+  if (wantedLinkPort !== null) {
+    try {
+      linkServer = await listenTcpLink(
+        (t) => {
+          const link = new MessageLink(t, {
+            now: () => MonotonicMs(hub.monotonic()),
+            limits: { maxMessageBytes: 16 * 1024 },
+          });
+          void hub.serveLink(link).finally(() => t.close());
+        },
+        { port: wantedLinkPort, host: opts.host, frameSize: MAX_FRAME_SIZE },
+      );
+      linkUrl = `tcp://${shownHost}:${linkServer.port}`;
+      writeFileSync(join(dataDir.path, "hub.link"), `${linkUrl}\n`, { mode: 0o600 });
+    } catch (e) {
+      await new Promise<void>((r) => server.close(() => r()));
+      hub.close();
+      release();
+      throw (e as NodeJS.ErrnoException).code === "EADDRINUSE"
+        ? new LatchkeyError(
+            "LK_INVALID_INPUT",
+            `link port ${wantedLinkPort} on ${opts.host} is already in use: choose another with --link-port`,
+          )
+        : e;
+    }
+  }
+
   print(`Latchkey hub ${hub.deviceId} listening on ${url}  (data: ${dataDir.path})`);
+  if (linkUrl) print(`Phone link (TCP bridge to the locks): ${linkUrl}`);
   print(
     `Locks: ${hub
       .locks()
@@ -111,6 +154,7 @@ export async function startHub(opts: StartOptions): Promise<RunningHub> {
   return {
     hub,
     url,
+    linkUrl,
     setupCode,
     async close() {
       if (closed) return;
@@ -119,8 +163,10 @@ export async function startHub(opts: StartOptions): Promise<RunningHub> {
         server.close(() => r());
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
+      await linkServer?.close();
       hub.close();
       rmSync(join(dataDir.path, "hub.url"), { force: true });
+      rmSync(join(dataDir.path, "hub.link"), { force: true });
       release();
     },
   };

@@ -181,6 +181,44 @@ export function signSign1(
   return out;
 }
 
+/** A signer whose private key stays in a key store: the algorithm, the kid and an (async) signing call. */
+export interface ExternalSign1Signer {
+  readonly alg: CoseAlg;
+  readonly kid: Uint8Array;
+  sign(toBeSigned: Uint8Array): Promise<Uint8Array>;
+}
+
+/**
+ * {@link signSign1} with a signer that keeps its private key (a wallet's SecureKeyStore, an HSM): the same
+ * bytes, the same checks and errors; the store's signature must be 64 bytes (`LK_INTERNAL` otherwise).
+ */
+export async function signSign1External(
+  signer: ExternalSign1Signer,
+  payload: Uint8Array,
+  externalAad: Uint8Array = EMPTY,
+  limits: Sign1Limits = {},
+): Promise<Uint8Array> {
+  checkBytes("payload", payload);
+  checkBytes("external AAD", externalAad);
+  if (signer.alg !== CoseAlg.EdDSA && signer.alg !== CoseAlg.ES256) {
+    throw new LatchkeyError("LK_ENVELOPE_ALG", "the algorithm is not on the allow-list");
+  }
+  const bodyProtected = encodeProtectedHeader(signer.alg, signer.kid);
+  const signature = await signer.sign(sigStructure1(bodyProtected, externalAad, payload));
+  if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) {
+    throw new LatchkeyError("LK_INTERNAL", "the key store returned a signature of the wrong length");
+  }
+  const out = encodeDeterministic(new Tagged(COSE_SIGN1_TAG, [bodyProtected, new Map(), payload, signature]));
+  const maxBytes = limits.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (out.length > maxBytes) {
+    throw new LatchkeyError(
+      "LK_ENVELOPE_TOO_LARGE",
+      `envelope is ${out.length} bytes; the limit is ${maxBytes}`,
+    );
+  }
+  return out;
+}
+
 /**
  * Verify a tagged COSE_Sign1 and return its payload, kid and alg. Checks, in order:
  *

@@ -20,12 +20,19 @@
  */
 import type { CryptoPort } from "../crypto.ts";
 import { concatBytes, toHex } from "../crypto.ts";
-import { CoseAlg as Alg, type CoseAlg, type Sign1Signer, verifySign1 } from "../envelope/cose-sign1.ts";
+import {
+  CoseAlg as Alg,
+  type CoseAlg,
+  type Sign1Signer,
+  signSign1External,
+  verifySign1,
+} from "../envelope/cose-sign1.ts";
 import {
   type CwtClaims,
   checkValidity,
   decodeClaims,
   EnvelopeKind,
+  encodeClaims,
   type NumericDate,
   signCwt,
 } from "../envelope/cwt.ts";
@@ -208,6 +215,24 @@ export function issueKey(
   const kid = keyId(crypto, { alg: issuer.alg, key: issuer.publicKey });
   const signer: Sign1Signer = { alg: issuer.alg, kid, privateKey: issuer.privateKey };
   return signCwt(crypto, signer, keyClaims({ ...k, issuer: toHex(kid) }));
+}
+
+/**
+ * {@link issueKey} with an issuer whose private key stays in a key store (the owner's root in the CLI's
+ * SecureKeyStore, an admin's phone): `sign` gets the COSE Sig_structure and returns the 64-byte signature.
+ */
+export function issueKeyExternal(
+  crypto: CryptoPort,
+  issuer: {
+    readonly alg: CoseAlg;
+    readonly publicKey: Uint8Array;
+    sign(data: Uint8Array): Promise<Uint8Array>;
+  },
+  k: Omit<DigitalKey, "issuer">,
+): Promise<Uint8Array> {
+  const kid = keyId(crypto, { alg: issuer.alg, key: issuer.publicKey });
+  const claims = keyClaims({ ...k, issuer: toHex(kid) });
+  return signSign1External({ alg: issuer.alg, kid, sign: (d) => issuer.sign(d) }, encodeClaims(claims));
 }
 
 /** Why a chain is refused. Stable ids (they go to the audit log). */

@@ -8,6 +8,7 @@
  *   Result     [3, sealed(ResultBody)]                                            lock → phone
  *   Abort      [4, code]                                                          either way, clear
  *   Data       [5, sealed(bytes)]                                                 either way (reserved)
+ *   Select     [6, lockId]                                                        phone → bridge, clear
  *
  *   Proof      [chain, action, [intentKind, intentAgeMs], signature (, carry)]    inside the Answer
  *   Carry      [lists: [* Signed], status: Signed / null, time: Signed / null]    objects the phone carries
@@ -38,8 +39,14 @@ export const MessageType = {
   Result: 3,
   /** Either way, in the clear: the exchange ends with this error code (no session keys exist yet). */
   Abort: 4,
-  /** Either way, sealed: application data after the handshake (reserved for revocation lists, tickets). */
+  /** Either way, sealed: application data after the handshake (reserved). */
   Data: 5,
+  /**
+   * Phone → bridge, in the clear, before the Challenge: which lock of a hub that bridges several locks
+   * onto one TCP listener the phone wants (docs/protocol/link.md § "Transports"). Never sent over BLE,
+   * where each lock is its own peer.
+   */
+  Select: 6,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -165,7 +172,8 @@ export type LinkMessage =
   | ({ readonly type: typeof MessageType.Answer } & Answer)
   | { readonly type: typeof MessageType.Result; readonly sealed: Uint8Array }
   | { readonly type: typeof MessageType.Abort; readonly code: ErrorCode }
-  | { readonly type: typeof MessageType.Data; readonly sealed: Uint8Array };
+  | { readonly type: typeof MessageType.Data; readonly sealed: Uint8Array }
+  | { readonly type: typeof MessageType.Select; readonly lockId: string };
 
 function malformed(detail: string): LatchkeyError {
   return new LatchkeyError("LK_LINK_MALFORMED", detail);
@@ -259,6 +267,11 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeMessageOptions =
       if (v.length !== 2 || !isCode(v[1])) throw malformed("an Abort is [4, code]");
       return { type: MessageType.Abort, code: v[1] };
     }
+    case MessageType.Select: {
+      if (v.length !== 2 || typeof v[1] !== "string" || !ID_PATTERN.test(v[1]))
+        throw malformed("a Select is [6, lockId]");
+      return { type: MessageType.Select, lockId: v[1] };
+    }
     default:
       throw malformed("unknown message type");
   }
@@ -292,6 +305,12 @@ export function encodeSealedMessage(
   sealed: Uint8Array,
 ) {
   return encodeDeterministic([type, sealed]);
+}
+
+/** Encode a Select (phone → bridge: the lock it wants). Throws `LK_INVALID_INPUT` on a bad id. */
+export function encodeSelect(lockId: string): Uint8Array {
+  checkId("lock id", lockId);
+  return encodeDeterministic([MessageType.Select, lockId]);
 }
 
 export function encodeAbort(code: ErrorCode): Uint8Array {

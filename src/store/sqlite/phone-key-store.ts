@@ -127,6 +127,19 @@ export class PhoneKeyTables {
       .run(a.root.alg, a.root.key, a.hubLink, a.registeredAt, a.registeredBy);
   }
 
+  /** Raise the counter kept in meta under `key` and return its new value (1, 2, ...). Call in a transaction. */
+  nextCounter(key: string): number {
+    const r = this.#db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as Row | undefined;
+    const next = (r ? Number(r.value) : 0) + 1;
+    if (!Number.isSafeInteger(next)) throw new LatchkeyError("LK_STORE_FAILED", `counter ${key} is corrupt`);
+    this.#db
+      .prepare(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      )
+      .run(key, String(next));
+    return next;
+  }
+
   insertKey(k: PhoneKeyRecord): void {
     this.#db
       .prepare(
@@ -167,6 +180,14 @@ export class PhoneKeyTables {
         .prepare("SELECT * FROM phone_keys WHERE holder_key_id = ? ORDER BY issued_at, serial")
         .all(holderKeyId) as Row[]
     ).map(keyFromRow);
+  }
+
+  /** The user a registered key (leaf serial, hex) was issued to; null for none. */
+  keyUser(serial: string): string | null {
+    const r = this.#db.prepare("SELECT user_id FROM phone_keys WHERE serial = ?").get(serial) as
+      | Row
+      | undefined;
+    return (r?.user_id as string | null | undefined) ?? null;
   }
 
   /** serial → user id of every key that has a user (what the locks look up on each unlock). */
