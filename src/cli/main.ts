@@ -30,7 +30,9 @@ import {
   table,
 } from "./format.ts";
 import { registerCodeCommands } from "./guest-code-commands.ts";
-import { pinFromTerminal, readPin } from "./prompt.ts";
+import { configDir } from "./issuer-wallet.ts";
+import { ownerAuthority, registerPhoneCommands } from "./phone-commands.ts";
+import { pinFromTerminal, readHidden, readPin } from "./prompt.ts";
 
 // ------------------------------------------------------------------ commander, with errors as exceptions
 
@@ -297,6 +299,14 @@ program
       .env("LATCHKEY_HOST")
       .default("127.0.0.1"),
   )
+  .addOption(
+    new Option(
+      "--link-port <port>",
+      "TCP port of the phone link bridge (default: --port + 1; 0 picks a free one; -1 turns it off)",
+    )
+      .env("LATCHKEY_LINK_PORT")
+      .argParser(intArg(-1, 65535)),
+  )
   .option("--tz <zone>", "IANA time zone for new locks (default: this machine's)")
   .addOption(
     new Option(
@@ -311,6 +321,7 @@ program
   .action(
     async (o: {
       port: number | string;
+      linkPort?: number | string;
       host: string;
       tz?: string;
       auditMaxEvents: number | string;
@@ -339,6 +350,7 @@ program
         host: o.host,
         maxAuditEvents,
         ...(o.tz ? { timeZone: o.tz } : {}),
+        ...(o.linkPort !== undefined ? { linkPort: linkPortOf(o.linkPort) } : {}),
       });
       // Idempotent: on Ctrl-C the hub hears SIGINT from the terminal and again from the supervisor.
       let stopping: Promise<void> | null = null;
@@ -351,6 +363,11 @@ program
       exitWithSupervisor(() => void stop());
     },
   );
+
+function linkPortOf(v: number | string): number | null {
+  const n = typeof v === "number" ? v : intArg(-1, 65535)(v);
+  return n === -1 ? null : n;
+}
 
 program
   .command("init")
@@ -394,7 +411,11 @@ program
   )
   .option("--code <code>", "setup code (default: read <data-dir>/setup-code)")
   .requiredOption("--name <name>", "the owner's name")
-  .action(async (o: { code?: string; name: string }) => {
+  .option(
+    "--no-keys",
+    "do not create the owner's root key for phone keys now (default: create it when LATCHKEY_KEY_PASSPHRASE is set or a terminal can ask; later: latchkey key setup)",
+  )
+  .action(async (o: { code?: string; name: string; keys: boolean }) => {
     const dir = resolve(opts().dataDir);
     let code = o.code;
     if (!code) {
@@ -407,15 +428,34 @@ program
         );
       }
     }
+    // The owner's root key for phone keys, registered with the claim (docs/protocol/digital-keys.md).
+    let keyAuthority: { root: { alg: -7 | -8; key: string }; hubLink: string } | undefined;
+    let rootFile: string | null = null;
+    const canAsk = Boolean(process.env.LATCHKEY_KEY_PASSPHRASE) || process.stdin.isTTY;
+    if (o.keys && canAsk) {
+      const hub = await call<{
+        deviceId: string;
+        keySigner: { alg: number; key: string };
+        keysReady: boolean;
+      }>(opts(), "GET", "/api/v1/hub", undefined, false);
+      const pass =
+        process.env.LATCHKEY_KEY_PASSPHRASE || (await readHidden("owner root key passphrase (new): "));
+      const a = await ownerAuthority(configDir(opts().configDir), hub, pass);
+      keyAuthority = { root: a.root, hubLink: a.hubLink };
+      rootFile = a.file;
+    }
     const r = await call<{ user: User; token: string }>(
       opts(),
       "POST",
       "/api/v1/claim",
-      { setupCode: code, ownerName: o.name },
+      { setupCode: code, ownerName: o.name, ...(keyAuthority ? { keyAuthority } : {}) },
       false,
     );
     writeFileSync(join(dir, "cli-token"), `${r.token}\n`, { mode: 0o600 });
-    out(`Claimed. Owner ${who(r.user)}. API token saved to ${safe(join(dir, "cli-token"))}.`, r);
+    const keysLine = rootFile
+      ? ` Owner root key for phone keys: ${safe(rootFile)} (keep it and its passphrase safe).`
+      : " Phone keys: run `latchkey key setup` to create the owner's root key.";
+    out(`Claimed. Owner ${who(r.user)}. API token saved to ${safe(join(dir, "cli-token"))}.${keysLine}`, r);
   });
 
 const INPUT_NAMES: Record<string, string> = {
@@ -1021,6 +1061,15 @@ program
 // ------------------------------------------------------------------ guest codes (guest-code-commands.ts)
 
 registerCodeCommands(program, {
+  options: opts,
+  out,
+  warn,
+  userId: async (ref) => (await findUser(ref)).id,
+});
+
+// ------------------------------------------------------------------ phone keys (phone-commands.ts)
+
+registerPhoneCommands(program, {
   options: opts,
   out,
   warn,

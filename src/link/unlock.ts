@@ -7,7 +7,7 @@
  * `decide()` and write the audit event), and its verdict goes back to the phone in the Result.
  */
 import type { CryptoPort } from "../core/crypto.ts";
-import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
+import { type ErrorCode, isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import {
   type AnswerOptions,
   type AnswerOutcome,
@@ -18,7 +18,13 @@ import {
   type PhoneSession,
   prepareAnswer,
 } from "../core/link/handshake.ts";
-import { type Challenge, encodeAbort, type ResultBody } from "../core/link/messages.ts";
+import {
+  type Challenge,
+  decodeMessage,
+  encodeAbort,
+  MessageType,
+  type ResultBody,
+} from "../core/link/messages.ts";
 import type { VerifiedPhoneKey } from "../core/link/verified-phone-key.ts";
 import { type EpochMs, Milliseconds, type MonotonicMs } from "../core/units.ts";
 import { type MessageLink, processMonotonic } from "./message-link.ts";
@@ -80,6 +86,8 @@ export async function phoneUnlock(
 ): Promise<PhoneUnlockResult> {
   const timeout = options.timeout ?? DEFAULT_STEP_TIMEOUT;
   const { message } = await link.next(timeout);
+  const early = peekAbort(message);
+  if (early !== null) throw new LatchkeyError(early, "the lock ended the exchange before the handshake");
   let answered: PhoneAnswer;
   try {
     const h = options.holder;
@@ -99,4 +107,14 @@ export async function phoneUnlock(
     result: answered.session.readResult(reply.message),
     session: answered.session,
   };
+}
+
+/** The code of an Abort message, or null for anything else. */
+function peekAbort(bytes: Uint8Array): ErrorCode | null {
+  try {
+    const m = decodeMessage(bytes);
+    return m.type === MessageType.Abort ? m.code : null;
+  } catch {
+    return null;
+  }
 }

@@ -204,7 +204,8 @@ export type TicketDecision =
 /**
  * The lock's decision on a verified time ticket (spec § "Time tickets"):
  *
- * 1. time ≤ floor → ignore: a ticket never moves the clock or the floor back.
+ * 1. time ≤ floor → ignore: a ticket never moves the clock or the floor back (a challenged ticket is
+ *    compared in whole seconds, its precision, and then sets at least the floor).
  * 2. A ticket with a challenge: it must equal the lock's pending challenge (LK_TICKET_CHALLENGE
  *    otherwise, or when none is pending), and arrive within `freshness` of it (LK_TICKET_CHALLENGE
  *    "stale"). Then → setTime at `time + (monotonicNow − challenge.issuedAt)`: the ticket was signed after
@@ -220,8 +221,13 @@ export function decideTimeTicket(
 ): TicketDecision {
   const time = (ticket.time * 1000) as EpochMs;
   const floor = state.reading.floor;
-  if (time <= floor) return { action: "ignore", reason: "not_newer" };
-  if (ticket.challenge === null) return { action: "raiseFloor", floor: time };
+  if (ticket.challenge === null) {
+    if (time <= floor) return { action: "ignore", reason: "not_newer" };
+    return { action: "raiseFloor", floor: time };
+  }
+  // A challenged ticket is compared at the ticket's precision (whole seconds): a signer in the same second
+  // as the floor (kept in ms) is not behind it.
+  if (time + 1000 <= floor) return { action: "ignore", reason: "not_newer" };
   const pending = state.challenge;
   if (pending === null || !timingSafeEqual(pending.nonce, ticket.challenge)) {
     throw new LatchkeyError("LK_TICKET_CHALLENGE", "the ticket answers a challenge this lock did not issue");
@@ -230,7 +236,7 @@ export function decideTimeTicket(
   if (!(elapsed >= 0 && elapsed <= freshness)) {
     throw new LatchkeyError("LK_TICKET_CHALLENGE", "the challenge is stale", { elapsed, freshness });
   }
-  const set = (time + elapsed) as EpochMs;
+  const set = Math.max(time + elapsed, floor) as EpochMs;
   return { action: "setTime", time: set, floor: set };
 }
 
