@@ -57,6 +57,9 @@ describe("API fuzz", () => {
       ["PUT", "/api/v1/locks/front-door/mode"],
       ["POST", "/api/v1/claim"],
       ["POST", "/api/v1/locks/front-door/simulator/wiegand"],
+      ["POST", "/api/v1/keys/authority"],
+      ["POST", "/api/v1/keys"],
+      ["POST", "/api/v1/phone/sync"],
     ] as const;
     // Bodies that are never valid: wrong types, unknown keys, or not an object at all.
     const hostile = fc.oneof(

@@ -358,6 +358,42 @@ describe("phone keys through the hub", () => {
   });
 });
 
+describe("wallet sync vectors (test/vectors/wallet-sync.json)", () => {
+  const v = JSON.parse(readFileSync(new URL("../vectors/wallet-sync.json", import.meta.url), "utf8")) as {
+    holderSeedHex: string;
+    holderPublicKeyHex: string;
+    requestJson: string;
+    toBeSignedHex: string;
+    signatureHex: string;
+    body: { request: string; signature: string };
+  };
+  const hex = (s: string) => new Uint8Array(Buffer.from(s, "hex"));
+
+  it("the signature input and signature are reproduced, and the hub accepts the request once", async () => {
+    const requestBytes = new TextEncoder().encode(v.requestJson);
+    const { encodeDeterministic } = await import("../../src/core/envelope/cbor.ts");
+    const tbs = encodeDeterministic(["LK-WALLET-1 sync", requestBytes]);
+    expect(toHex(tbs)).toBe(v.toBeSignedHex);
+    expect(toHex(c.ed25519Sign(hex(v.holderSeedHex), tbs))).toBe(v.signatureHex);
+    expect(Buffer.from(v.body.request, "base64url").toString("utf8")).toBe(v.requestJson);
+
+    setup();
+    const req = JSON.parse(v.requestJson) as { at: number };
+    h.clock.set(req.at);
+    const holder = ed(hex(v.holderSeedHex));
+    issue(holder, { until: req.at + DAY });
+    const { SyncRequestJson } = await import("../../src/hub/schemas.ts");
+    const parsed = SyncRequestJson.parse(req);
+    const r = h.hub.keys.sync(requestBytes, hex(v.signatureHex), parsed);
+    expect(r).toMatchObject({ siteId: h.hub.deviceId, eventsAccepted: 1, keys: [{ revoked: false }] });
+    expect(r.timeTickets).toHaveLength(1);
+    // One flipped byte of the request or signature: refused.
+    const bad = requestBytes.slice();
+    bad[10]! ^= 1;
+    expect(() => h.hub.keys.sync(bad, hex(v.signatureHex), parsed)).toThrow(/LK_UNAUTHENTICATED/);
+  });
+});
+
 function readSignerSeed(): Uint8Array {
   // The test reads the hub's signer secret from its data directory, as only the hub itself would.
   return new Uint8Array(readFileSync(`${h.dir}/secrets/key-signer`));
