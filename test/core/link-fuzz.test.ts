@@ -18,6 +18,7 @@ import {
   decodeResultBody,
   encodeAbort,
   encodeResultBody,
+  encodeSelect,
 } from "../../src/core/link/messages.ts";
 import { Milliseconds, MonotonicMs } from "../../src/core/units.ts";
 import { answerOptions, c, lockFor, mono, NOW, wallet } from "../support/link-fixtures.ts";
@@ -55,6 +56,14 @@ const answered = answerChallenge(c, challenge, answerOptions(w));
 const outcome = lock.answer(answered.answer, NOW, mono(10));
 const result = LockHandshake.reply(outcome);
 const proofPlain = encodeDeterministic([w.chain, 1, [1, 500], new Uint8Array(64)]);
+// A Proof carrying a list, a status ticket and a time ticket (each with a signer chain).
+const proofCarry = encodeDeterministic([
+  w.chain,
+  1,
+  [1, 500],
+  new Uint8Array(64),
+  [[[[w.chain[0]!], new Uint8Array(40).fill(7)]], [[], new Uint8Array(30).fill(8)], null],
+]);
 const VALID = [
   challenge,
   answered.answer,
@@ -63,6 +72,9 @@ const VALID = [
   proofPlain,
   encodeResultBody({ accepted: true }),
   encodeResultBody({ accepted: false, code: "LK_LINK_REVOKED" }),
+  proofCarry,
+  encodeResultBody({ accepted: false, code: "LK_CLOCK_UNTRUSTED", timeChallenge: new Uint8Array(16).fill(3) }),
+  encodeSelect("front-door"),
 ];
 
 type Mutation =
