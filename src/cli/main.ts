@@ -475,6 +475,9 @@ function statusLine(l: LockView): string {
       ? "clock trusted"
       : `clock UNTRUSTED${s.clock.distrust ? ` (${safe(s.clock.distrust)})` : ""}: set it with latchkey clock set`,
   ];
+  const ph = (s as { phoneKeys?: { ready: boolean; revocationHorizon: number | null } }).phoneKeys;
+  if (ph?.ready && ph.revocationHorizon !== null)
+    parts.push(`revocation list ${Math.round(ph.revocationHorizon / 60_000)} min old`);
   for (const [input, state] of Object.entries(s.lockouts ?? {})) {
     if (state.disabledUntil !== null && state.disabledUntil > s.clock.now)
       parts.push(

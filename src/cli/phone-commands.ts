@@ -401,7 +401,33 @@ export function registerPhoneCommands(program: Command, ctx: PhoneCommandContext
     .action(async () => {
       const w = await openWallet(wopts(), ctx);
       const s = w.status();
-      ctx.out(safe(JSON.stringify(s, null, 2)), s);
+      const age = (ms: number | null) => (ms === null ? "none" : `${Math.round(ms / 60_000)} min old`);
+      const lines = [
+        `Phone ${safe(s.holderKeyId ?? "(no holder key yet: latchkey phone init)")}`,
+        `${s.online ? "online" : "OFFLINE"}: last sync ${s.lastSyncAt === null ? "never" : new Date(s.lastSyncAt).toISOString()}${s.lastSyncError ? ` (last attempt failed: ${safe(s.lastSyncError)})` : ""}`,
+        `queued events: ${s.queuedEvents}; revocation list carried: ${age(s.revocationListAge)}`,
+      ];
+      if (s.keys.length > 0) {
+        lines.push(
+          table(
+            ["SERIAL", "NAME", "SCOPE", "UNTIL", "STATE"],
+            s.keys.map((k) => [
+              k.serial,
+              k.name,
+              k.scope,
+              date(k.exp),
+              k.revoked
+                ? "revoked"
+                : k.expired
+                  ? "expired"
+                  : k.leaseStaleInMs === 0
+                    ? "lease stale: sync"
+                    : "usable",
+            ]),
+          ),
+        );
+      } else lines.push("No keys yet: ask an admin for one, then latchkey phone sync.");
+      ctx.out(lines.join("\n"), s);
     });
 
   for (const action of ["unlock", "lock"] as const) {

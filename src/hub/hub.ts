@@ -1505,10 +1505,15 @@ export class Hub {
       guestCodes: this.locks().flatMap((l) =>
         this.store.guestCodeLedger(l.id).map((e) => ({ ...e }) as unknown as JsonValue),
       ),
+      // Phone keys by serial, holder key id, scope, rights and validity (their signed chains stay here).
+      phoneKeys: this.store.phoneKeys.authority()
+        ? this.keys.keys(actor).map((k) => ({ ...k }) as unknown as JsonValue)
+        : [],
       secretsIncluded: false,
       note:
         "PINs, authenticator (TOTP) secrets and guest-code keys are never exported: users re-enrol them " +
-        "after an import, and issuers re-enrol (codes issued before do not carry over).",
+        "after an import, and issuers re-enrol (codes issued before do not carry over). Phone keys are " +
+        "listed without their signed chains; the hub's signing key and the owner's root are not exported.",
     };
   }
 

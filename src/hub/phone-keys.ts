@@ -524,7 +524,7 @@ export class HubKeys {
     if (Math.abs(now - req.at) > SYNC_WINDOW_MS) {
       throw new LatchkeyError(
         "LK_UNAUTHENTICATED",
-        "the sync request is too old or from the future (check the phone's clock)",
+        `the sync request is more than 5 minutes from the hub's time (${new Date(now).toISOString()}): check the phone's clock`,
       );
     }
     for (const [n, exp] of this.#seenNonces) if (exp < now) this.#seenNonces.delete(n);
