@@ -396,6 +396,36 @@ export function registerPhoneCommands(program: Command, ctx: PhoneCommandContext
     });
 
   phone
+    .command("delegate")
+    .description(
+      "offline: sign a key for another phone under one of this phone's keys with the issue-keys right",
+    )
+    .requiredOption("--key <serial>", "this phone's key to delegate from (phone status)")
+    .requiredOption("--to <public-key>", "the other phone's public key (lkpk1....)")
+    .requiredOption("--until <when>", "end: 90m, 12h, 30d or an ISO time with offset (inside the parent key)")
+    .option("--lock <lockId>", "only this lock (default: the parent key's scope)")
+    .option("--rights <list>", "unlock,lock (a subset of the parent key's)", "unlock")
+    .action(async (o: { key: string; to: string; until: string; lock?: string; rights: string }) => {
+      const w = await openWallet(wopts(), ctx);
+      const bits = { unlock: 1, lock: 2, manageUsers: 4, issueKeys: 8 } as const;
+      const rights = rightsOf(o.rights).reduce((a, r) => a | bits[r], 0);
+      const chain = await w.delegate(o.key, {
+        holder: parsePublicKeyText(o.to),
+        rights,
+        exp: Math.floor(parseWhen(o.until, "--until") / 1000),
+        ...(o.lock ? { lockId: o.lock } : {}),
+      });
+      const text = keyText(chain);
+      ctx.out(
+        `Delegated key (${chain.length} links). On the other phone:\n  latchkey phone add-key ${text}`,
+        {
+          text,
+          links: chain.length,
+        },
+      );
+    });
+
+  phone
     .command("status")
     .description("keys, offline status, queued events")
     .action(async () => {

@@ -23,12 +23,14 @@ import type { CryptoPort } from "../core/crypto.ts";
 import { toHex, utf8 } from "../core/crypto.ts";
 import { decodeStrict, encodeDeterministic } from "../core/envelope/cbor.ts";
 import { CoseAlg } from "../core/envelope/cose-sign1.ts";
-import type { CwtClaims } from "../core/envelope/cwt.ts";
+import type { CwtClaims, NumericDate } from "../core/envelope/cwt.ts";
 import { type ErrorCode, ErrorCodes, isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import { scopeToText } from "../core/keys/authority.ts";
 import {
   assertPublicKey,
+  issueKeyExternal,
   KeyRight,
+  type KeyWindow,
   keyId,
   MAX_CHAIN_LINKS,
   type PublicKey,
@@ -440,6 +442,79 @@ export class Wallet {
     } else this.#state.keys.push(key);
     this.#persist();
     return { ...this.#state.keys.find((k) => k.serial === key.serial)! };
+  }
+
+  /**
+   * Delegate offline (docs/protocol/digital-keys.md § "Chain rules"): sign a key for another phone's
+   * holder key with this wallet's holder key, under one of its keys that has the issue-keys right. The
+   * new key only narrows its parent: rights ⊆ the parent's, validity inside the parent's, scope the
+   * parent's lock or (under a site key) one lock of the site, the parent's week-day windows and lease
+   * kept unless narrower ones are given. Returns the new chain (root first), for `addKey` on the other
+   * phone. Needs no network; the hub never learns of the key (the lock's audit names no user for it).
+   * Times are NumericDate (seconds).
+   * @throws LatchkeyError LK_NOT_FOUND (no such key) / LK_FORBIDDEN (no issue-keys right, revoked,
+   *   expired, chain full) / LK_INVALID_INPUT (widening, bad holder key)
+   */
+  async delegate(
+    parentSerial: string,
+    req: {
+      readonly holder: PublicKey;
+      readonly lockId?: string;
+      readonly rights: number;
+      readonly nbf?: number;
+      readonly exp: number;
+      readonly schedule?: readonly KeyWindow[] | null;
+      readonly leaseSeconds?: number | null;
+    },
+  ): Promise<Uint8Array[]> {
+    if (this.#holder === null) throw notInitialized();
+    const stored = this.#state.keys.find((k) => k.serial === parentSerial);
+    if (!stored) throw new LatchkeyError("LK_NOT_FOUND", `the wallet holds no key ${parentSerial}`);
+    const chain = stored.chain.map((l) => new Uint8Array(Buffer.from(l, "base64url")));
+    const parent = unverifiedKey(chain[chain.length - 1]!);
+    const nowS = Math.floor(this.#now() / 1000);
+    if (stored.revoked || parent.exp <= nowS)
+      throw new LatchkeyError("LK_FORBIDDEN", "that key is revoked or expired");
+    if ((parent.rights & KeyRight.IssueKeys) === 0)
+      throw new LatchkeyError("LK_FORBIDDEN", "that key has no issue-keys right");
+    if (chain.length >= MAX_CHAIN_LINKS)
+      throw new LatchkeyError("LK_FORBIDDEN", `a chain has at most ${MAX_CHAIN_LINKS} links`);
+    try {
+      assertPublicKey(req.holder);
+    } catch {
+      throw new LatchkeyError("LK_INVALID_INPUT", "the holder key is not a valid ES256 or EdDSA public key");
+    }
+    const nbf = req.nbf ?? Math.max(parent.nbf, nowS - 60);
+    if ((req.rights & ~parent.rights) !== 0 || req.rights === 0)
+      throw new LatchkeyError("LK_INVALID_INPUT", "rights must be a non-empty subset of the parent key's");
+    if (nbf < parent.nbf || req.exp > parent.exp || req.exp <= nbf)
+      throw new LatchkeyError("LK_INVALID_INPUT", "the validity must lie inside the parent key's");
+    let scope = parent.scope;
+    if (req.lockId !== undefined) {
+      if (parent.scope.kind === "lock" && parent.scope.id !== req.lockId)
+        throw new LatchkeyError(
+          "LK_INVALID_INPUT",
+          `the parent key is for ${scopeToText(parent.scope)} only`,
+        );
+      scope = { kind: "lock", id: req.lockId };
+    }
+    const schedule = req.schedule === undefined ? parent.schedule : req.schedule;
+    const leaseSeconds = req.leaseSeconds === undefined ? parent.leaseSeconds : req.leaseSeconds;
+    const link = await issueKeyExternal(
+      this.#crypto,
+      { alg: this.#holder.alg, publicKey: this.#holder.key, sign: (d) => this.#store.sign(HOLDER_ALIAS, d) },
+      {
+        serial: this.#crypto.randomBytes(16),
+        holder: req.holder,
+        scope,
+        nbf: nbf as NumericDate,
+        exp: req.exp as NumericDate,
+        rights: req.rights,
+        schedule: schedule === null || schedule.length === 0 ? null : [...schedule],
+        leaseSeconds,
+      },
+    );
+    return [...chain, link];
   }
 
   /** The keys the wallet holds (copies). */

@@ -3,10 +3,13 @@
  * the owner's root and hub link, keys issued and revoked, the handshake over the hub's link bridge into
  * decide() and the audit log, revocation lists and time tickets carried by phones, lease keys.
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { AuditKind } from "../../src/core/audit/chain.ts";
 import { toHex } from "../../src/core/crypto.ts";
+import { CoseAlg } from "../../src/core/envelope/cose-sign1.ts";
 import { NumericDate } from "../../src/core/envelope/cwt.ts";
 import { ALL_KEY_RIGHTS, issueKey, KeyRight } from "../../src/core/keys/digital-key.ts";
 import { signTimeTicket } from "../../src/core/keys/tickets.ts";
@@ -19,6 +22,7 @@ import { MessageLink } from "../../src/link/message-link.ts";
 import { phoneUnlock } from "../../src/link/unlock.ts";
 import type { StoredRevocationList } from "../../src/store/sqlite/phone-key-store.ts";
 import { HUB_LISTS } from "../../src/store/sqlite/phone-key-store.ts";
+import { Wallet } from "../../src/wallet/wallet.ts";
 import { type Harness, makeHub } from "../support/hub-harness.ts";
 import { c, ed, type Party, p256 } from "../support/link-fixtures.ts";
 
@@ -266,6 +270,57 @@ describe("phone keys through the hub", () => {
     });
     // An older list never replaces a newer one; the same list again is a no-op.
     expect(remote.applyList(hubListCarry().lists[0]!)).toBe(false);
+  });
+
+  it("an admin's phone delegates a guest key offline: a 3-link chain opens, naming no user", async () => {
+    setup();
+    const wdir = mkdtempSync(join(tmpdir(), "latchkey-wallet-"));
+    try {
+      const admin = await Wallet.open(wdir, {
+        passphrase: "admin phone passphrase",
+        now: () => h.clock.now(),
+      });
+      const adminPk = await admin.init(CoseAlg.EdDSA);
+      const adminKey = h.hub.keys.issue(h.owner, {
+        holder: adminPk,
+        name: "Ada's phone",
+        rights: ["unlock", "lock", "issueKeys"],
+        until: h.clock.now() + 30 * DAY,
+      }).record;
+      admin.addKey(adminKey.chain);
+      const guest = p256();
+      const exp = Math.floor((h.clock.now() + DAY) / 1000);
+      const chain = await admin.delegate(adminKey.serial, {
+        holder: guest.pk,
+        lockId: "front-door",
+        rights: KeyRight.Unlock,
+        exp,
+      });
+      expect(chain).toHaveLength(3);
+      expect(await attempt({ chain, phone: guest })).toEqual({ accepted: true });
+      const e = lastAccess()!;
+      expect(e.data).toMatchObject({ source: "phone", links: 3 });
+      expect(e.data.userId).toBeUndefined();
+      // Widening is refused before signing; the guest's key cannot lock (no Lock right).
+      await expect(
+        admin.delegate(adminKey.serial, { holder: guest.pk, rights: KeyRight.ManageUsers, exp }),
+      ).rejects.toThrow(/LK_INVALID_INPUT/);
+      await expect(
+        admin.delegate(adminKey.serial, {
+          holder: guest.pk,
+          rights: KeyRight.Unlock,
+          exp: exp + 60 * 86_400,
+        }),
+      ).rejects.toThrow(/LK_INVALID_INPUT/);
+      expect(await attempt({ chain, phone: guest, action: "lock" })).toMatchObject({
+        code: "LK_ACCESS_DENIED",
+      });
+      // Revoking the admin's key cuts off everything delegated under it.
+      h.hub.keys.revoke(h.owner, adminKey.serial);
+      expect(await attempt({ chain, phone: guest })).toMatchObject({ code: "LK_LINK_REVOKED" });
+    } finally {
+      rmSync(wdir, { recursive: true, force: true });
+    }
   });
 
   it("an answer relayed past the round-trip bound is refused and audited", async () => {
