@@ -73,7 +73,11 @@ const VALID = [
   encodeResultBody({ accepted: true }),
   encodeResultBody({ accepted: false, code: "LK_LINK_REVOKED" }),
   proofCarry,
-  encodeResultBody({ accepted: false, code: "LK_CLOCK_UNTRUSTED", timeChallenge: new Uint8Array(16).fill(3) }),
+  encodeResultBody({
+    accepted: false,
+    code: "LK_CLOCK_UNTRUSTED",
+    timeChallenge: new Uint8Array(16).fill(3),
+  }),
   encodeSelect("front-door"),
 ];
 
