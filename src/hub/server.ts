@@ -19,6 +19,9 @@ import { createApi } from "./api.ts";
 import { lockDataDir, openDataDir } from "./data-dir.ts";
 import { Hub } from "./hub.ts";
 
+/** Phones served at once on the link bridge. */
+export const MAX_LINK_CONNECTIONS = 32;
+
 export interface StartOptions {
   readonly dataDir: string;
   /** TCP port; 0 picks a free one. Default 8080. */
@@ -107,13 +110,24 @@ export async function startHub(opts: StartOptions): Promise<RunningHub> {
   let linkUrl: string | null = null;
   if (wantedLinkPort !== null) {
     try {
+      let active = 0;
       linkServer = await listenTcpLink(
         (t) => {
+          // Bounded: each exchange ends within the Select and answer timeouts; beyond the bound a phone
+          // is turned away at once and retries.
+          if (active >= MAX_LINK_CONNECTIONS) {
+            t.close();
+            return;
+          }
+          active++;
           const link = new MessageLink(t, {
             now: () => MonotonicMs(hub.monotonic()),
             limits: { maxMessageBytes: 16 * 1024 },
           });
-          void hub.serveLink(link).finally(() => t.close());
+          void hub.serveLink(link).finally(() => {
+            active--;
+            t.close();
+          });
         },
         { port: wantedLinkPort, host: opts.host, frameSize: MAX_FRAME_SIZE },
       );
