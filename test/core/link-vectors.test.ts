@@ -5,10 +5,19 @@
  * CBOR written out by hand), so the file is evidence, not just a snapshot.
  */
 import { createDecipheriv, createHash, createPublicKey, hkdfSync, verify } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { concatBytes, fromHex, toHex, utf8 } from "../../src/core/crypto.ts";
 import { Reassembler } from "../../src/core/link/frames.ts";
 import { LockHandshake } from "../../src/core/link/handshake.ts";
+import {
+  decodeMessage,
+  decodeProof,
+  decodeResultBody,
+  encodeProof,
+  encodeResultBody,
+  encodeSelect,
+} from "../../src/core/link/messages.ts";
 import { EpochMs, MonotonicMs } from "../../src/core/units.ts";
 import { nodeCrypto } from "../../src/platform/node-crypto.ts";
 import { buildLinkVectors, scriptedRandom } from "../support/link-vectors.ts";
@@ -96,5 +105,43 @@ describe("link test vectors", () => {
         expect(toHex(out[out.length - 1]!)).toBe((vectors as unknown as Record<string, string>)[name]);
       }
     }
+  });
+});
+
+describe("link message vectors of issue 4 (test/vectors/link-messages.json)", () => {
+  const m = JSON.parse(readFileSync(new URL("../vectors/link-messages.json", import.meta.url), "utf8")) as {
+    select: { lockId: string; hex: string };
+    resultWithTimeChallenge: { code: string; timeChallengeHex: string; hex: string };
+    proofWithCarry: {
+      chainHex: string[];
+      signatureHex: string;
+      carry: { lists: { signerChainHex: string[]; objectHex: string }[]; status: { objectHex: string } };
+      hex: string;
+    };
+  };
+  const unhex = (s: string) => new Uint8Array(Buffer.from(s, "hex"));
+
+  it("decode to the documented fields and re-encode to the same bytes", () => {
+    const sel = decodeMessage(unhex(m.select.hex));
+    expect(sel).toEqual({ type: 6, lockId: m.select.lockId });
+    expect(Buffer.from(encodeSelect(m.select.lockId)).toString("hex")).toBe(m.select.hex);
+
+    const r = decodeResultBody(unhex(m.resultWithTimeChallenge.hex));
+    expect(r).toMatchObject({ accepted: false, code: m.resultWithTimeChallenge.code });
+    expect(Buffer.from((r as { timeChallenge: Uint8Array }).timeChallenge).toString("hex")).toBe(
+      m.resultWithTimeChallenge.timeChallengeHex,
+    );
+    expect(Buffer.from(encodeResultBody(r)).toString("hex")).toBe(m.resultWithTimeChallenge.hex);
+
+    const p = decodeProof(unhex(m.proofWithCarry.hex));
+    expect(p.chain.map((c) => Buffer.from(c).toString("hex"))).toEqual(m.proofWithCarry.chainHex);
+    expect(p.carry?.lists.map((l) => Buffer.from(l.object).toString("hex"))).toEqual(
+      m.proofWithCarry.carry.lists.map((l) => l.objectHex),
+    );
+    expect(Buffer.from(p.carry!.status!.object).toString("hex")).toBe(
+      m.proofWithCarry.carry.status.objectHex,
+    );
+    expect(p.carry?.time).toBeNull();
+    expect(Buffer.from(encodeProof(p)).toString("hex")).toBe(m.proofWithCarry.hex);
   });
 });
