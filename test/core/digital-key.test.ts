@@ -128,6 +128,96 @@ describe("digital key chains", () => {
     expect(verifyKeyChain(c, owner.pk, chain, ctx)).toMatchObject({ ok: false, reason: "lease_stale" });
   });
 
+  it("a chain that widens scope, rights or time at any link is refused (4-link chains, every link, every dimension)", () => {
+    // owner → site admin → lock admin → sub-admin → guest: each link narrower than its parent.
+    const parties = [ed(), ed(), ed(), ed()];
+    const base: Body[] = [
+      { ...adminKey, holder: parties[0]!.pk, serial: Uint8Array.of(10) },
+      {
+        ...adminKey,
+        holder: parties[1]!.pk,
+        serial: Uint8Array.of(11),
+        scope: { kind: "lock", id: "front-door" },
+        nbf: sec(T - DAY + 1000),
+        exp: sec(T + 300 * DAY),
+        schedule: [{ daysMask: 0x7f, startMinute: 6 * 60, endMinute: 22 * 60 }],
+        leaseSeconds: 86_400,
+      },
+      {
+        ...adminKey,
+        holder: parties[2]!.pk,
+        serial: Uint8Array.of(12),
+        scope: { kind: "lock", id: "front-door" },
+        nbf: sec(T - DAY + 2000),
+        exp: sec(T + 200 * DAY),
+        rights: KeyRight.Unlock | KeyRight.Lock | KeyRight.IssueKeys,
+        schedule: [{ daysMask: 0x3e, startMinute: 7 * 60, endMinute: 21 * 60 }],
+        leaseSeconds: 43_200,
+      },
+      {
+        ...guestKey,
+        holder: parties[3]!.pk,
+        serial: Uint8Array.of(13),
+        nbf: sec(T - DAY + 3000),
+        exp: sec(T + 100 * DAY),
+        rights: KeyRight.Unlock,
+        schedule: [{ daysMask: 0x3e, startMinute: 8 * 60, endMinute: 20 * 60 }],
+        leaseSeconds: 3600,
+      },
+    ];
+    const signers = [owner, ...parties];
+    const sign = (bodies: Body[]) => bodies.map((b, i) => issueKey(c, signers[i]!, b));
+    const status = { ...ctx, statusTicketAt: EpochMs(T - 1000) };
+    expect(verifyKeyChain(c, owner.pk, sign(base), status).ok).toBe(true);
+    const widen: Record<string, (b: Body, parent: Body) => Partial<Body>> = {
+      scope: (_b, p) => ({
+        scope: p.scope.kind === "site" ? { kind: "site", id: "elsewhere" } : { kind: "site", id: "home" },
+      }),
+      rights: (b, p) => ({ rights: b.rights | (~p.rights & ALL_KEY_RIGHTS) || ALL_KEY_RIGHTS }),
+      nbf: (_b, p) => ({ nbf: NumericDate(p.nbf - 1) }),
+      exp: (_b, p) => ({ exp: NumericDate(p.exp + 1) }),
+      schedule: (_b, p) => ({
+        schedule:
+          p.schedule === null
+            ? null
+            : [{ ...p.schedule[0]!, endMinute: Math.min(1440, p.schedule[0]!.endMinute + 1) }],
+      }),
+      scheduleDropped: () => ({ schedule: null }),
+      lease: (_b, p) => ({ leaseSeconds: p.leaseSeconds === null ? null : p.leaseSeconds + 1 }),
+      leaseDropped: () => ({ leaseSeconds: null }),
+    };
+    let tried = 0;
+    let refused = 0;
+    const reasons = new Map<string, number>();
+    for (let link = 1; link < base.length; link++) {
+      for (const [dim, f] of Object.entries(widen)) {
+        const parent = base[link - 1]!;
+        const change = f(base[link]!, parent);
+        const widened = { ...base[link]!, ...change };
+        // Skip changes that do not widen (the parent has no schedule or lease to escape).
+        if (JSON.stringify(widened) === JSON.stringify(base[link])) continue;
+        if (dim === "rights" && (widened.rights & ~parent.rights) === 0) continue;
+        if (dim.startsWith("schedule") && parent.schedule === null) continue; // nothing to escape
+        if (dim.startsWith("lease") && parent.leaseSeconds === null) continue;
+        const bodies = base.slice();
+        bodies[link] = widened;
+        tried++;
+        const r = verifyKeyChain(c, owner.pk, sign(bodies), status);
+        if (!r.ok) {
+          refused++;
+          const k = `${r.reason}@${r.link}`;
+          reasons.set(k, (reasons.get(k) ?? 0) + 1);
+        }
+      }
+    }
+    console.log(
+      `widening: ${tried} widened chains (links 1-3 × 8 dimensions), ${tried - refused} accepted`,
+      Object.fromEntries(reasons),
+    );
+    expect(tried).toBeGreaterThanOrEqual(18);
+    expect(refused).toBe(tried);
+  });
+
   it("refuses a key issued by a holder without the issue-keys right", () => {
     const chain = chainOf({ ...adminKey, rights: KeyRight.Unlock | KeyRight.Lock });
     expect(verifyKeyChain(c, owner.pk, chain, ctx)).toEqual({ ok: false, reason: "no_issue_right", link: 1 });
@@ -215,6 +305,9 @@ describe("digital key chains", () => {
         }
       }
     }
+    console.log(
+      `tamper key chain: ${tried} tampered chains (every byte of 2 links × 3 masks), ${accepted} accepted`,
+    );
     expect(tried).toBeGreaterThan(1000);
     expect(accepted).toBe(0);
   });
