@@ -327,7 +327,10 @@ export class LockRuntime {
   /** Read the RTC against the floor and the monotonic estimate, without auditing (status, housekeeping). */
   readClockQuiet(): ClockReading {
     const mono = this.ctx.monotonic();
-    const expected = this.clockAnchor ? EpochMs(this.clockAnchor.rtc + (mono - this.clockAnchor.mono)) : null;
+    // Whole milliseconds: a monotonic clock may be fractional (performance.now), event times are integers.
+    const expected = this.clockAnchor
+      ? EpochMs(Math.floor(this.clockAnchor.rtc + (mono - this.clockAnchor.mono)))
+      : null;
     const reading = observeClock(
       this.hw.rtc.now(),
       this.hw.rtc.powerLost(),

@@ -388,6 +388,18 @@ describe("phone keys through the hub", () => {
     expect(set.data).toMatchObject({ source: "timeTicket", signer: "delegate" });
   });
 
+  it("a fractional monotonic clock (performance.now) never makes a fractional event time", async () => {
+    h = makeHub({ monotonic: () => performance.now() });
+    const sim = h.hub.simulator("front-door");
+    h.hub.status("front-door");
+    await new Promise((r) => setTimeout(r, 3));
+    sim.cutRtcPower();
+    expect(h.hub.status("front-door").clock.trusted).toBe(false);
+    await pump(h.hub.lock("front-door").keypadEntry("123456"));
+    expect(h.fatal).toEqual([]);
+    for (const e of h.hub.store.query({ limit: 50 })) expect(Number.isInteger(e.at)).toBe(true);
+  });
+
   it("without a registered root, the bridge answers LK_KEYS_NOT_SET_UP and issuing is refused", async () => {
     h = makeHub();
     const phone = ed();

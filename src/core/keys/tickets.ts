@@ -236,7 +236,7 @@ export function decideTimeTicket(
   if (!(elapsed >= 0 && elapsed <= freshness)) {
     throw new LatchkeyError("LK_TICKET_CHALLENGE", "the challenge is stale", { elapsed, freshness });
   }
-  const set = Math.max(time + elapsed, floor) as EpochMs;
+  const set = Math.floor(Math.max(time + elapsed, floor)) as EpochMs;
   return { action: "setTime", time: set, floor: set };
 }
 
