@@ -22,7 +22,7 @@ import { LatchkeyError } from "../core/errors.ts";
 import { type Issuer, scopeToText } from "../core/keys/authority.ts";
 import {
   ALL_KEY_RIGHTS,
-  assertPublicKey,
+  assertUsablePublicKey,
   type DigitalKey,
   issueKey,
   KeyRight,
@@ -251,7 +251,7 @@ export class HubKeys {
    */
   checkAuthority(root: PublicKey, hubLink: Uint8Array): void {
     try {
-      assertPublicKey(root);
+      assertUsablePublicKey(root);
     } catch {
       throw new LatchkeyError("LK_INVALID_INPUT", "the root key is not a valid ES256 or EdDSA public key");
     }
@@ -331,7 +331,7 @@ export class HubKeys {
     const a = this.#requireAuthority();
     const hubLink = this.#hubLink(a);
     try {
-      assertPublicKey(req.holder);
+      assertUsablePublicKey(req.holder);
     } catch {
       throw new LatchkeyError("LK_INVALID_INPUT", "the holder key is not a valid ES256 or EdDSA public key");
     }
@@ -508,7 +508,7 @@ export class HubKeys {
     const a = this.#requireAuthority();
     const holder: PublicKey = { alg: req.holder.alg as CoseAlg, key: fromB64(req.holder.key) };
     try {
-      assertPublicKey(holder);
+      assertUsablePublicKey(holder);
     } catch {
       throw new LatchkeyError("LK_INVALID_INPUT", "the holder key is not a valid ES256 or EdDSA public key");
     }

@@ -27,7 +27,7 @@ import type { CwtClaims, NumericDate } from "../core/envelope/cwt.ts";
 import { type ErrorCode, ErrorCodes, isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import { scopeToText } from "../core/keys/authority.ts";
 import {
-  assertPublicKey,
+  assertUsablePublicKey,
   issueKeyExternal,
   KeyRight,
   type KeyWindow,
@@ -100,7 +100,7 @@ const KEY_TEXT_RE = /^lkkey1\.([A-Za-z0-9_-]+)$/;
 
 /** The shareable text form of a holder public key: `lkpk1.<es256|eddsa>.<base64url raw key>`. */
 export function formatPublicKeyText(pk: PublicKey): string {
-  assertPublicKey(pk);
+  assertUsablePublicKey(pk);
   return `lkpk1.${pk.alg === CoseAlg.EdDSA ? "eddsa" : "es256"}.${toB64(pk.key)}`;
 }
 
@@ -116,7 +116,7 @@ export function parsePublicKeyText(text: string): PublicKey {
     key: fromB64(m[2]!, "the public key"),
   };
   try {
-    assertPublicKey(pk);
+    assertUsablePublicKey(pk);
   } catch {
     throw new LatchkeyError("LK_INVALID_INPUT", `the public key does not fit ${m[1]}`);
   }
@@ -480,7 +480,7 @@ export class Wallet {
     if (chain.length >= MAX_CHAIN_LINKS)
       throw new LatchkeyError("LK_FORBIDDEN", `a chain has at most ${MAX_CHAIN_LINKS} links`);
     try {
-      assertPublicKey(req.holder);
+      assertUsablePublicKey(req.holder);
     } catch {
       throw new LatchkeyError("LK_INVALID_INPUT", "the holder key is not a valid ES256 or EdDSA public key");
     }

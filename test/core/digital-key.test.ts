@@ -10,6 +10,7 @@ import { CoseAlg } from "../../src/core/envelope/cose-sign1.ts";
 import { NumericDate } from "../../src/core/envelope/cwt.ts";
 import {
   ALL_KEY_RIGHTS,
+  assertUsablePublicKey,
   type ChainContext,
   type DigitalKey,
   issueKey,
@@ -216,6 +217,38 @@ describe("digital key chains", () => {
     );
     expect(tried).toBeGreaterThanOrEqual(18);
     expect(refused).toBe(tried);
+  });
+
+  it("refuses unusable holder keys: Ed25519 points of small order, P-256 points off the curve", () => {
+    const smallOrder = [
+      "0100000000000000000000000000000000000000000000000000000000000000",
+      "0000000000000000000000000000000000000000000000000000000000000000",
+      "0100000000000000000000000000000000000000000000000000000000000080",
+      "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+      "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+      "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+    ].map((h) => ({ alg: CoseAlg.EdDSA, key: Uint8Array.from(Buffer.from(h, "hex")) }));
+    const offCurve = [
+      Uint8Array.of(4, ...new Uint8Array(64)),
+      Uint8Array.of(4, ...admin.publicKey.subarray(1, 64), admin.publicKey[64]! ^ 1),
+      Uint8Array.of(4, ...new Uint8Array(64).fill(0xff)),
+    ].map((key) => ({ alg: CoseAlg.ES256, key }));
+    for (const pk of [...smallOrder, ...offCurve]) {
+      expect(() => assertUsablePublicKey(pk)).toThrow(/LK_ENVELOPE_ALG/);
+      // A key naming such a holder does not decode, so no chain ending in it verifies.
+      const chain = chainOf(adminKey, { ...guestKey, holder: pk });
+      expect(verifyKeyChain(c, owner.pk, chain, ctx)).toMatchObject({
+        ok: false,
+        reason: "malformed",
+        link: 1,
+      });
+    }
+    for (const pk of [owner.pk, admin.pk, guest.pk]) expect(() => assertUsablePublicKey(pk)).not.toThrow();
+    // Why it matters: the identity point "verifies" a forged signature (R = identity, S = 0).
+    const forged = Uint8Array.of(1, ...new Uint8Array(63));
+    console.log(
+      `unusable keys: ${smallOrder.length} small-order Ed25519 + ${offCurve.length} off-curve P-256 refused; identity point accepts a forged signature at the raw verify: ${c.ed25519Verify(smallOrder[0]!.key, new Uint8Array(8), forged)}`,
+    );
   });
 
   it("refuses a key issued by a holder without the issue-keys right", () => {

@@ -94,6 +94,52 @@ export function assertPublicKey(pk: PublicKey): void {
   }
 }
 
+/**
+ * Ed25519 points of small order (orders 1, 2, 4, 8) and their non-canonical encodings, compared with the
+ * sign bit cleared (as libsodium's `ge25519_has_small_order`). A holder key among them would verify a
+ * forged signature (RFC 8032 § 5.1.7 does not exclude them), so keys naming one are refused.
+ */
+const ED25519_SMALL_ORDER: readonly string[] = [
+  "0000000000000000000000000000000000000000000000000000000000000000",
+  "0100000000000000000000000000000000000000000000000000000000000000",
+  "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+  "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+  "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+];
+
+const P256_P = 2n ** 256n - 2n ** 224n + 2n ** 192n + 2n ** 96n - 1n;
+const P256_B = 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn;
+
+function bigOf(b: Uint8Array): bigint {
+  let v = 0n;
+  for (const x of b) v = (v << 8n) | BigInt(x);
+  return v;
+}
+
+/**
+ * {@link assertPublicKey}, and the key is a usable point: an Ed25519 key not of small order, a P-256 key
+ * on the curve (SEC 1 § 3.2.2.1: coordinates below p, y² = x³ − 3x + b; the cofactor is 1). Checked where
+ * a key enters (a key's holder when it is decoded, a root, a holder to issue to), not on every use.
+ * @throws LatchkeyError LK_ENVELOPE_ALG
+ */
+export function assertUsablePublicKey(pk: PublicKey): void {
+  assertPublicKey(pk);
+  if (pk.alg === Alg.EdDSA) {
+    const masked = pk.key.slice();
+    masked[31] = masked[31]! & 0x7f;
+    if (ED25519_SMALL_ORDER.includes(toHex(masked))) {
+      throw new LatchkeyError("LK_ENVELOPE_ALG", "the Ed25519 key is a point of small order");
+    }
+    return;
+  }
+  const x = bigOf(pk.key.subarray(1, 33));
+  const y = bigOf(pk.key.subarray(33, 65));
+  const onCurve = x < P256_P && y < P256_P && (y * y - (x * x * x - 3n * x + P256_B)) % P256_P === 0n;
+  if (!onCurve) throw new LatchkeyError("LK_ENVELOPE_ALG", "the P-256 key is not a point on the curve");
+}
+
 /** Key id: the first 16 bytes of SHA-256(u8(−alg) ‖ key). The kid of envelopes that key signs. */
 export function keyId(crypto: CryptoPort, pk: PublicKey): Uint8Array {
   assertPublicKey(pk);
@@ -177,7 +223,7 @@ export function keyFromClaims(c: CwtClaims): DigitalKey {
     throw invalid("lk.holder must be [alg, key]");
   }
   const pk: PublicKey = { alg: holder[0] as CoseAlg, key: holder[1] };
-  assertPublicKey(pk);
+  assertUsablePublicKey(pk);
   let schedule: KeyWindow[] | null = null;
   const sch = extra.get(KeyClaimLabel.schedule);
   if (sch !== undefined) {

@@ -19,7 +19,7 @@ import { numericDateOf } from "../envelope/cwt.ts";
 import { type ErrorCode, isLatchkeyError, LatchkeyError } from "../errors.ts";
 import { unverifiedHolder } from "../keys/authority.ts";
 import {
-  assertPublicKey,
+  assertUsablePublicKey,
   type DigitalKey,
   type KeyRefusal,
   type PublicKey,
@@ -177,7 +177,7 @@ export class LockHandshake {
   readonly #outstanding = new Map<string, Outstanding>();
 
   constructor(crypto: CryptoPort, config: LockLinkConfig) {
-    assertPublicKey(config.owner);
+    assertUsablePublicKey(config.owner);
     encodeChallenge({
       lockId: config.lockId,
       siteId: config.siteId,
