@@ -8,7 +8,7 @@
  * - `phone init | status | sync | add-key | unlock | lock`: the phone. `unlock` talks to the lock over the
  *   hub's TCP link bridge only: it works with the hub's API (and the internet) unreachable.
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { CoseAlg } from "../core/envelope/cose-sign1.ts";
@@ -110,9 +110,14 @@ export async function ownerAuthority(
   hub: HubInfo,
   pass: string,
   alg: CoseAlg = CoseAlg.EdDSA,
+  replace = false,
 ): Promise<{ root: { alg: -7 | -8; key: string }; hubLink: string; file: string }> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, `owner-root-${hub.deviceId}.key`);
+  if (replace && existsSync(file)) {
+    // A new root: the old file is kept aside (it can still prove what it signed), never reused.
+    renameSync(file, `${file}.replaced-${new Date().toISOString().replace(/[:.]/g, "")}`);
+  }
   const store = FileKeyStore.open(file, pass);
   const root = (await store.publicKey("root")) ?? (await store.generate("root", alg));
   const nowS = Math.floor(Date.now() / 1000);
@@ -196,7 +201,13 @@ export function registerPhoneCommands(program: Command, ctx: PhoneCommandContext
     .action(async (o: { alg: string; replace?: boolean }) => {
       const hub = await api<HubInfo>("GET", "/api/v1/hub", undefined, false);
       const pass = await passphrase("LATCHKEY_KEY_PASSPHRASE", "owner root key", true);
-      const a = await ownerAuthority(configDir(ctx.options().configDir), hub, pass, algOf(o.alg));
+      const a = await ownerAuthority(
+        configDir(ctx.options().configDir),
+        hub,
+        pass,
+        algOf(o.alg),
+        o.replace ?? false,
+      );
       await api("POST", "/api/v1/keys/authority", {
         root: a.root,
         hubLink: a.hubLink,

@@ -285,7 +285,17 @@ export class HubKeys {
     this.checkAuthority(root, hubLink);
     const existing = this.authority();
     if (existing !== null && !replace) {
-      throw new LatchkeyError("LK_CONFLICT", "a root key is registered already; pass replace to change it");
+      throw new LatchkeyError(
+        "LK_CONFLICT",
+        "a root key is registered already; replace it explicitly (CLI: latchkey key setup --replace)",
+      );
+    }
+    if (existing !== null && existing.root.alg === root.alg && toHex(existing.root.key) === toHex(root.key)) {
+      // Re-registering the same root would un-revoke nothing and clear the locks' lists: refuse.
+      throw new LatchkeyError(
+        "LK_CONFLICT",
+        "that is the registered root key: a replacement must be a new key",
+      );
     }
     const rootKeyId = toHex(keyId(this.#h.crypto, root));
     const apply = () => {
@@ -431,7 +441,18 @@ export class HubKeys {
   revoke(actor: Actor, serial: string): { serial: string; listVersion: number } {
     this.#h.requireRole(actor, Role.Admin);
     const k = this.#h.tables.key(serial);
-    if (k === null) throw new LatchkeyError("LK_NOT_FOUND", `no key ${serial}`);
+    if (k === null) {
+      // A key the hub did not issue (delegated offline by a phone): its serial goes on the list all the same.
+      if (!/^(?:[0-9a-f]{2}){1,64}$/.test(serial))
+        throw new LatchkeyError("LK_INVALID_INPUT", "a serial is 1-64 bytes of hex");
+      return this.revokeSerials(actor, [], "keys.revoke", [serial]);
+    }
+    if (k.revokedAt !== null) {
+      const current = this.#h.tables
+        .revocationLists(HUB_LISTS)
+        .find((l) => l.scope === scopeToText(this.#site));
+      return { serial, listVersion: current?.version ?? 0 };
+    }
     if (k.userId !== null && actor.role !== Role.Owner) {
       const u = this.#h.user(k.userId);
       if (u.role === Role.Owner || u.role === Role.Admin)
@@ -454,6 +475,7 @@ export class HubKeys {
     actor: Actor | null,
     serials: readonly string[],
     action: string,
+    unregistered: readonly string[] = [],
   ): { serial: string; listVersion: number } {
     const a = this.#requireAuthority();
     this.#hubLink(a);
@@ -461,12 +483,15 @@ export class HubKeys {
       .revocationLists(HUB_LISTS)
       .find((l) => l.scope === scopeToText(this.#site));
     let stored: StoredRevocationList | null = null;
-    this.#h.adminCommit(actor, { action, serials: [...serials] }, () => {
+    const data: Record<string, JsonValue> = { action, serials: [...serials, ...unregistered] };
+    if (unregistered.length > 0) data.unregistered = true;
+    this.#h.adminCommit(actor, data, () => {
       this.#h.tables.markRevoked(serials, this.#h.clock.now());
       const revoked = this.#h.tables
         .keys()
         .filter((k) => k.revokedAt !== null)
         .map((k) => hexBytes(k.serial));
+      for (const u of unregistered) revoked.push(hexBytes(u));
       const previous = current ? decodeListRanges(this.#h.crypto, this.#issuer, current) : [];
       const ranges = mergeRanges(previous, rangesFromSerials(revoked));
       const nowS = this.#nowS();
@@ -489,7 +514,7 @@ export class HubKeys {
         // A lock whose clock is far behind refuses a list "from the future": a phone brings it later.
       }
     }
-    return { serial: serials[0] ?? "", listVersion: s.version };
+    return { serial: serials[0] ?? unregistered[0] ?? "", listVersion: s.version };
   }
 
   /** The events wallets synced, newest first. */

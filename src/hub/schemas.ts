@@ -457,7 +457,8 @@ export const IssueKeyBody = z
 export const SerialParam = z.object({
   serial: z
     .string()
-    .regex(/^[0-9a-f]{2,128}$/)
+    .regex(/^(?:[0-9a-fA-F]{2}){1,64}$/, "a serial is 1-64 bytes of hex")
+    .transform((s) => s.toLowerCase())
     .openapi({ param: { name: "serial", in: "path" }, example: "0000000000000001" }),
 });
 

@@ -23,6 +23,7 @@ import { phoneUnlock } from "../../src/link/unlock.ts";
 import type { StoredRevocationList } from "../../src/store/sqlite/phone-key-store.ts";
 import { HUB_LISTS } from "../../src/store/sqlite/phone-key-store.ts";
 import { Wallet } from "../../src/wallet/wallet.ts";
+import { unverifiedKey } from "../../src/wallet/wallet-state.ts";
 import { type Harness, makeHub } from "../support/hub-harness.ts";
 import { c, ed, type Party, p256 } from "../support/link-fixtures.ts";
 
@@ -315,12 +316,44 @@ describe("phone keys through the hub", () => {
       expect(await attempt({ chain, phone: guest, action: "lock" })).toMatchObject({
         code: "LK_ACCESS_DENIED",
       });
-      // Revoking the admin's key cuts off everything delegated under it.
-      h.hub.keys.revoke(h.owner, adminKey.serial);
+      // The hub can revoke the delegated key alone by its serial (it never registered it)...
+      const guestSerial = toHex(unverifiedKey(chain[2]!).serial);
+      expect(h.hub.keys.revoke(h.owner, guestSerial)).toMatchObject({ serial: guestSerial });
       expect(await attempt({ chain, phone: guest })).toMatchObject({ code: "LK_LINK_REVOKED" });
+      const again = await admin.delegate(adminKey.serial, { holder: guest.pk, rights: KeyRight.Unlock, exp });
+      expect(await attempt({ chain: again, phone: guest })).toEqual({ accepted: true });
+      // ... and revoking the admin's key cuts off everything delegated under it.
+      h.hub.keys.revoke(h.owner, adminKey.serial);
+      expect(await attempt({ chain: again, phone: guest })).toMatchObject({ code: "LK_LINK_REVOKED" });
     } finally {
       rmSync(wdir, { recursive: true, force: true });
     }
+  });
+
+  it("replacing the root key cuts off every key issued under the old one; the same root is refused", async () => {
+    const { root } = setup();
+    const phone = ed();
+    const k = issue(phone);
+    expect(await attempt({ chain: k.chain, phone })).toEqual({ accepted: true });
+    const link = (r: Party) =>
+      issueKey(c, r, {
+        serial: c.randomBytes(16),
+        holder: h.hub.keys.signerKey,
+        scope: { kind: "site", id: h.hub.deviceId },
+        nbf: NumericDate(Math.floor(h.clock.now() / 1000) - 60),
+        exp: NumericDate(Math.floor(h.clock.now() / 1000) + 3650 * 86_400),
+        rights: ALL_KEY_RIGHTS,
+        schedule: null,
+        leaseSeconds: null,
+      });
+    expect(() => h.hub.keys.register(h.owner, root.pk, link(root), true)).toThrow(/LK_CONFLICT/);
+    const next = ed();
+    expect(() => h.hub.keys.register(h.owner, next.pk, link(next))).toThrow(/LK_CONFLICT/);
+    h.hub.keys.register(h.owner, next.pk, link(next), true);
+    expect(await attempt({ chain: k.chain, phone })).toMatchObject({ code: "LK_LINK_KEY_INVALID" });
+    expect(h.hub.keys.keys(h.owner)[0]!.revokedAt).not.toBeNull();
+    const fresh = issue(phone);
+    expect(await attempt({ chain: fresh.chain, phone })).toEqual({ accepted: true });
   });
 
   it("an answer relayed past the round-trip bound is refused and audited", async () => {
