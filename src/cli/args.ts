@@ -9,7 +9,7 @@ import { LatchkeyError } from "../core/errors.ts";
 /** A commander value parser for a whole number in [min, max]. */
 export function intArg(min: number, max?: number): (value: string) => number {
   return (value: string) => {
-    const n = /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+    const n = /^\s*-?\d+\s*$/.test(value) ? Number(value) : Number.NaN;
     if (!Number.isSafeInteger(n) || n < min || (max !== undefined && n > max)) {
       throw new InvalidArgumentError(
         max !== undefined

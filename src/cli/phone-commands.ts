@@ -146,9 +146,30 @@ function walletDir(o: { wallet?: string }, ctx: PhoneCommandContext): string {
 }
 
 async function openWallet(o: { wallet?: string }, ctx: PhoneCommandContext, create = false): Promise<Wallet> {
+  const dir = walletDir(o, ctx);
+  if (!create && !existsSync(join(dir, "holder-key")) && !existsSync(join(dir, "wallet.json"))) {
+    throw new LatchkeyError("LK_NOT_FOUND", `no phone wallet in ${dir}: run latchkey phone init first`);
+  }
   const pass = await passphrase("LATCHKEY_WALLET_PASSPHRASE", "phone wallet", create);
-  return Wallet.open(walletDir(o, ctx), { passphrase: pass });
+  return Wallet.open(dir, { passphrase: pass });
 }
+
+/** What a refusal code means for the person holding the phone. */
+const REFUSALS: Partial<Record<string, string>> = {
+  LK_LINK_REVOKED: "this key (or one it was delegated from) is revoked",
+  LK_LINK_KEY_EXPIRED: "this key is expired or not valid yet",
+  LK_LINK_WRONG_LOCK: "this key is not for this lock",
+  LK_LINK_LEASE_STALE: "this lease key needs a fresh status from the hub: run latchkey phone sync",
+  LK_LINK_KEY_INVALID: "the lock does not accept this key (another owner root, or a damaged key)",
+  LK_LINK_TOO_LATE: "the answer came too late (a slow or relayed connection): try again next to the lock",
+  LK_LINK_NO_INTENT: "the lock needs a fresh action from you",
+  LK_ACCESS_DENIED:
+    "not allowed now: outside the key's or your schedule, your user is disabled, or the key lacks the right",
+  LK_MODE_FORBIDS: "the lock's mode forbids it (privacy or vacation)",
+  LK_CLOCK_UNTRUSTED:
+    "the lock's clock is not trusted: sync the phone with the hub for a time ticket, then try again",
+  LK_KEYS_NOT_SET_UP: "phone keys are not set up on this hub (latchkey key setup)",
+};
 
 /** The hub's link bridge: --link, LATCHKEY_LINK, or `<data-dir>/hub.link` of a running hub. */
 function linkAddress(o: { link?: string }, ctx: PhoneCommandContext): { host: string; port: number } {
@@ -164,8 +185,14 @@ function linkAddress(o: { link?: string }, ctx: PhoneCommandContext): { host: st
     }
   }
   const m = /^(?:tcp:\/\/)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
-  if (!m) throw new LatchkeyError("LK_INVALID_INPUT", "--link must be tcp://HOST:PORT");
-  return { host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+  const port = m ? Number(m[2]) : 0;
+  if (!m || port < 1 || port > 65535) {
+    throw new LatchkeyError(
+      "LK_INVALID_INPUT",
+      "the link bridge address (--link or LATCHKEY_LINK) must be tcp://HOST:PORT",
+    );
+  }
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
 }
 
 function rightsOf(text: string): ("unlock" | "lock" | "manageUsers" | "issueKeys")[] {
@@ -183,6 +210,29 @@ function rightsOf(text: string): ("unlock" | "lock" | "manageUsers" | "issueKeys
 }
 
 const date = (s: number) => new Date(s * 1000).toISOString().replace(".000Z", "Z");
+
+/**
+ * `--days` and `--hours FROM-TO` as key windows (local time of the lock). A window crossing midnight
+ * (22:00-06:00) becomes two: the evening on the given days and the morning on the days after.
+ */
+export function keyWindows(days: string, hours: string): KeyWindow[] {
+  const mask = parseDays(days);
+  const [a, b, extra] = hours.split("-");
+  if (a === undefined || b === undefined || extra !== undefined) {
+    throw new LatchkeyError("LK_INVALID_INPUT", "--hours must be FROM-TO, e.g. 08:00-18:00 or 22:00-06:00");
+  }
+  const s = parseHm(a, "--hours");
+  const e = parseHm(b, "--hours", true);
+  const start = s.hour * 60 + s.minute;
+  const end = e.hour * 60 + e.minute;
+  if (start === end)
+    throw new LatchkeyError("LK_INVALID_INPUT", "--hours: the window is empty (FROM equals TO)");
+  if (end > start) return [{ daysMask: mask, startMinute: start, endMinute: end }];
+  const next = ((mask << 1) | (mask >> 6)) & 0x7f; // each day's following day (Saturday → Sunday)
+  const out: KeyWindow[] = [{ daysMask: mask, startMinute: start, endMinute: 1440 }];
+  if (end > 0) out.push({ daysMask: next, startMinute: 0, endMinute: end });
+  return out;
+}
 
 export function registerPhoneCommands(program: Command, ctx: PhoneCommandContext): void {
   const api = <T>(method: string, path: string, body?: unknown, auth = true) =>
@@ -246,16 +296,10 @@ export function registerPhoneCommands(program: Command, ctx: PhoneCommandContext
         hours?: string;
       }) => {
         const holder = parsePublicKeyText(o.to);
-        let schedule: KeyWindow[] | undefined;
-        if (o.days !== undefined || o.hours !== undefined) {
-          const mask = parseDays(o.days ?? "daily");
-          const [a, b] = (o.hours ?? "00:00-24:00").split("-");
-          const s = parseHm(a ?? "", "--hours");
-          const e = parseHm(b ?? "", "--hours", true);
-          schedule = [
-            { daysMask: mask, startMinute: s.hour * 60 + s.minute, endMinute: e.hour * 60 + e.minute },
-          ];
-        }
+        const schedule =
+          o.days !== undefined || o.hours !== undefined
+            ? keyWindows(o.days ?? "daily", o.hours ?? "00:00-24:00")
+            : undefined;
         const body = {
           holder: { alg: holder.alg, key: b64(holder.key) },
           name: o.name,
@@ -393,7 +437,10 @@ export function registerPhoneCommands(program: Command, ctx: PhoneCommandContext
     .action(async () => {
       const w = await openWallet(wopts(), ctx);
       const r = await w.sync(resolveUrl(ctx.options()));
-      ctx.out(`Synced: ${JSON.stringify(r)}`, r);
+      ctx.out(
+        `Synced with ${safe(r.siteId)}: ${r.keys} key(s) (${r.added} new, ${r.removed} dropped), ${r.lists} revocation list(s), ${r.eventsSent} event(s) sent${r.timeTickets > 0 ? `, ${r.timeTickets} time ticket(s) for locks that asked` : ""}.`,
+        r,
+      );
     });
 
   phone
@@ -482,15 +529,29 @@ export function registerPhoneCommands(program: Command, ctx: PhoneCommandContext
         const w = await openWallet(wopts(), ctx);
         const { host, port } = linkAddress(o, ctx);
         const attempt = async () => {
-          const t = await connectTcpLink(port, { host, frameSize: MAX_FRAME_SIZE });
+          const t = await connectTcpLink(port, { host, frameSize: MAX_FRAME_SIZE }).catch((e: unknown) => {
+            throw new LatchkeyError(
+              "LK_HUB_UNREACHABLE",
+              `cannot reach the link bridge at tcp://${host}:${port} (${(e as Error).message})`,
+            );
+          });
           try {
             const link = new MessageLink(t, { limits: { maxMessageBytes: 16 * 1024 } });
             link.send(encodeSelect(lockId));
-            return await w.unlock(link, {
-              lockId,
-              action,
-              intent: { kind: IntentKind.UserAction, ageMs: 0 as never },
-            });
+            return await w
+              .unlock(link, { lockId, action, intent: { kind: IntentKind.UserAction, ageMs: 0 as never } })
+              .catch((e: unknown) => {
+                if (
+                  e instanceof LatchkeyError &&
+                  e.code === "LK_NOT_FOUND" &&
+                  /before the handshake/.test(e.detail)
+                )
+                  throw new LatchkeyError(
+                    "LK_NOT_FOUND",
+                    `no lock "${safe(lockId)}" behind this link bridge`,
+                  );
+                throw e;
+              });
           } finally {
             t.close();
           }
@@ -499,16 +560,19 @@ export function registerPhoneCommands(program: Command, ctx: PhoneCommandContext
         if (!r.accepted && r.needsTimeTicket && o.retry) {
           try {
             await w.sync(resolveUrl(ctx.options()));
-            r = await attempt();
           } catch (e) {
-            ctx.warn(
-              `the lock's clock is untrusted and the hub is unreachable for a time ticket (${(e as Error).message})`,
+            throw new LatchkeyError(
+              "LK_CLOCK_UNTRUSTED",
+              `${safe(lockId)}'s clock is not trusted, and no time ticket could be fetched (${(e as Error).message})`,
             );
           }
+          r = await attempt();
         }
         if (r.accepted) ctx.out(`${action === "unlock" ? "Unlocked" : "Locked"} ${safe(lockId)}.`, r);
-        else
-          throw new LatchkeyError(r.code ?? "LK_ACCESS_DENIED", `the lock refused: ${r.code ?? "refused"}`);
+        else {
+          const code = r.code ?? "LK_ACCESS_DENIED";
+          throw new LatchkeyError(code, `${safe(lockId)} refused: ${REFUSALS[code] ?? code}`);
+        }
       });
   }
 }

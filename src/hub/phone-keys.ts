@@ -135,6 +135,7 @@ export interface SyncRequest {
   readonly at: number;
   readonly nonce: string;
   readonly timeChallenges: readonly { readonly lockId: string; readonly challenge: string }[];
+  readonly site?: string | undefined;
   readonly events: readonly {
     readonly id: string;
     readonly at: number;
@@ -391,39 +392,49 @@ export class HubKeys {
       throw new LatchkeyError("LK_INVALID_INPUT", "a key name is 1-100 printable characters");
     }
     let record: PhoneKeyRecord | null = null;
-    this.#h.adminCommit(
-      actor,
-      { action: "keys.issue", name, scope: scopeToText(scope), rights, nbf, exp },
-      () => {
-        const serial = this.#nextSerial();
-        const leaf = issueKey(this.#h.crypto, this.#issuer, {
-          serial,
-          holder: req.holder,
-          scope,
-          nbf: nbf as NumericDate,
-          exp: exp as NumericDate,
-          rights,
-          schedule,
-          leaseSeconds: lease,
-        });
-        record = {
-          serial: toHex(serial),
-          userId: req.userId ?? null,
-          name,
-          holderKeyId: toHex(keyId(this.#h.crypto, req.holder)),
-          scope: scopeToText(scope),
-          rights,
-          nbf,
-          exp,
-          leaseSeconds: lease,
-          chain: [a.hubLink, leaf],
-          issuedBy: actor.userId,
-          issuedAt: this.#h.clock.now(),
-          revokedAt: null,
-        };
-        this.#h.tables.insertKey(record);
-      },
-    );
+    // Drawn first so the audit event names it (a failed commit only skips a number).
+    const serial = this.#nextSerial();
+    const holderKeyId = toHex(keyId(this.#h.crypto, req.holder));
+    const audit: Record<string, JsonValue> = {
+      action: "keys.issue",
+      serial: toHex(serial),
+      name,
+      scope: scopeToText(scope),
+      rights: rightNames(rights).join(","),
+      from: new Date(nbf * 1000).toISOString(),
+      until: new Date(exp * 1000).toISOString(),
+      holderKeyId,
+    };
+    if (req.userId !== undefined) audit.userId = req.userId;
+    if (lease !== null) audit.leaseSeconds = lease;
+    this.#h.adminCommit(actor, audit, () => {
+      const leaf = issueKey(this.#h.crypto, this.#issuer, {
+        serial,
+        holder: req.holder,
+        scope,
+        nbf: nbf as NumericDate,
+        exp: exp as NumericDate,
+        rights,
+        schedule,
+        leaseSeconds: lease,
+      });
+      record = {
+        serial: toHex(serial),
+        userId: req.userId ?? null,
+        name,
+        holderKeyId,
+        scope: scopeToText(scope),
+        rights,
+        nbf,
+        exp,
+        leaseSeconds: lease,
+        chain: [a.hubLink, leaf],
+        issuedBy: actor.userId,
+        issuedAt: this.#h.clock.now(),
+        revokedAt: null,
+      };
+      this.#h.tables.insertKey(record);
+    });
     const r = record as unknown as PhoneKeyRecord;
     return { record: r, view: view(r) };
   }
@@ -557,6 +568,12 @@ export class HubKeys {
       throw new LatchkeyError("LK_UNAUTHENTICATED", "a replayed sync request");
     if (this.#seenNonces.size >= 100_000)
       throw new LatchkeyError("LK_LOCK_BUSY", "too many sync requests; retry later");
+    if (req.site !== undefined && req.site !== this.#h.siteId) {
+      throw new LatchkeyError(
+        "LK_CONFLICT",
+        `the wallet belongs to site ${req.site}; this hub is site ${this.#h.siteId}`,
+      );
+    }
     const holderKeyId = toHex(keyId(c, holder));
     const keys = this.#h.tables.keysOfHolder(holderKeyId);
     if (keys.length === 0) throw new LatchkeyError("LK_FORBIDDEN", "no key is issued to this holder");

@@ -502,5 +502,8 @@ export const SyncRequestJson = z
           .strict(),
       )
       .max(500),
+    site: LOCK_ID.optional().openapi({
+      description: "the site the wallet belongs to; another hub refuses it",
+    }),
   })
   .strict();

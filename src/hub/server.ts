@@ -102,7 +102,6 @@ export async function startHub(opts: StartOptions): Promise<RunningHub> {
   const port = typeof addr === "object" && addr ? addr.port : opts.port;
   const shownHost = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
   const url = `http://${shownHost}:${port}`;
-  writeFileSync(join(dataDir.path, "hub.url"), `${url}\n`, { mode: 0o600 });
 
   // The phone link bridge: phones reach the locks over the LAN (BLE is another adapter of the same port).
   const wantedLinkPort = opts.linkPort === undefined ? (opts.port === 0 ? 0 : opts.port + 1) : opts.linkPort;
@@ -146,6 +145,8 @@ export async function startHub(opts: StartOptions): Promise<RunningHub> {
     }
   }
 
+  // Written once everything listens: a failed start leaves no stale address behind.
+  writeFileSync(join(dataDir.path, "hub.url"), `${url}\n`, { mode: 0o600 });
   print(`Latchkey hub ${hub.deviceId} listening on ${url}  (data: ${dataDir.path})`);
   if (linkUrl) print(`Phone link (TCP bridge to the locks): ${linkUrl}`);
   print(

@@ -202,6 +202,8 @@ export interface SyncRequest {
   readonly nonce: string;
   readonly timeChallenges: readonly { readonly lockId: string; readonly challenge: string }[];
   readonly events: readonly WalletEvent[];
+  /** The site this wallet belongs to (after its first sync): a hub of another site refuses the sync. */
+  readonly site?: string;
 }
 
 const SyncKey = z.object({
@@ -685,6 +687,7 @@ export class Wallet {
       nonce: toB64(this.#crypto.randomBytes(16)),
       timeChallenges: challenges,
       events,
+      ...(s.siteId !== undefined ? { site: s.siteId } : {}),
     };
     const requestBytes = utf8(JSON.stringify(request));
     const signature = await this.#store.sign(
@@ -718,6 +721,12 @@ export class Wallet {
     const parsed = SyncAnswer.safeParse(json);
     if (!parsed.success) throw malformedAnswer();
     const data = parsed.data.data;
+    if (s.siteId !== undefined && data.siteId !== s.siteId) {
+      throw new LatchkeyError(
+        "LK_CONFLICT",
+        `this wallet belongs to site ${s.siteId}, and the hub at ${endpoint.origin} is site ${data.siteId}`,
+      );
+    }
 
     let hubKeys: StoredKey[];
     try {
@@ -783,7 +792,16 @@ export class Wallet {
         (k.scope === lockScope ||
           (site === undefined ? k.scope.startsWith("site:") : k.scope === `site:${site}`)),
     );
-    usable.sort((a, b) => Number(b.scope === lockScope) - Number(a.scope === lockScope) || b.exp - a.exp);
+    // A lease key whose status ticket is too old would be refused: prefer any key that is not.
+    const statusIat = this.#state.statusTicket ? (claimsOf(this.#state.statusTicket)?.iat ?? null) : null;
+    const fresh = (k: StoredKey) =>
+      k.lease === null || (statusIat !== null && (statusIat + k.lease) * 1000 > now);
+    usable.sort(
+      (a, b) =>
+        Number(fresh(b)) - Number(fresh(a)) ||
+        Number(b.scope === lockScope) - Number(a.scope === lockScope) ||
+        b.exp - a.exp,
+    );
     return usable[0] ?? null;
   }
 
