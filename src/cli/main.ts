@@ -103,7 +103,7 @@ program
   .addOption(
     new Option(
       "--config-dir <dir>",
-      "where guest-code issuer files are kept (default: $XDG_CONFIG_HOME/latchkey or ~/.config/latchkey)",
+      "where guest-code issuer files, the owner's phone-key root and the default phone wallet are kept (default: $XDG_CONFIG_HOME/latchkey or ~/.config/latchkey)",
     ).env("LATCHKEY_CONFIG_DIR"),
   )
   .option("--json", "print JSON (errors too, on standard error)")
