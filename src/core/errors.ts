@@ -272,6 +272,17 @@ export const ErrorCodes = {
     http: 409,
     doc: "No owner root key is registered at this hub: phone keys cannot be issued or verified yet.",
   },
+  // --- management operations: HLC stamps, signed ops, merge (caller; docs/protocol/operations.md) ---
+  LK_OP_MALFORMED: {
+    fault: "caller",
+    http: 400,
+    doc: "A management operation or its HLC stamp is not well-formed: unknown kind or field, wrong type, value out of range, or an actor that is not the signer.",
+  },
+  LK_OP_CLOCK_DRIFT: {
+    fault: "caller",
+    http: 409,
+    doc: "A management operation's HLC stamp is further ahead of this replica's wall clock than the allowed drift: the sender's clock is wrong.",
+  },
   // --- ours ---
   LK_INTERNAL: { fault: "internal", http: 500, doc: "A bug in Latchkey: an invariant did not hold." },
 } as const;
