@@ -14,6 +14,7 @@
  *   key.verify_chain3     3-link key chain + one holder signature, cold and with cached links;
  *                         baseline.jwt_eddsa_verify: jose verifying three EdDSA JWTs (bench/keys.ts)
  *   link.unlock_roundtrip a whole phone↔lock unlock, in-memory and over loopback TCP (bench/link.ts)
+ *   ops.merge             10,000 concurrent management operations from 3 replicas, merged (ops/s; bench/ops.ts)
  *   baseline.sqlite_commit  a raw single-row SQLite WAL full-sync commit, measured in the same run,
  *                         alternating one-for-one with decision.pin.durable so both see the same disk noise
  */
@@ -35,6 +36,7 @@ import { nodeCrypto } from "../src/platform/node-crypto.ts";
 import { benchGuestCode } from "./guest-code.ts";
 import { benchKeys } from "./keys.ts";
 import { benchLink } from "./link.ts";
+import { benchOps } from "./ops.ts";
 import { percentiles, round } from "./stats.ts";
 import { benchTotp } from "./totp.ts";
 
@@ -224,6 +226,7 @@ async function main(): Promise<void> {
       ...benchGuestCode(),
       ...(await benchKeys()),
       ...(await benchLink()),
+      ...benchOps(),
     ];
     const get = (n: string) => metrics.find((m) => m.name === n) as { p50: number; p99: number };
     const ratio = round(get("decision.pin.durable").p99 / get("baseline.sqlite_commit").p99);

@@ -3,6 +3,9 @@
 /** One latency metric. */
 export type Metric = { name: string; unit: "ms"; p50: number; p99: number; n: number };
 
+/** One throughput metric: `value` in its `unit` (issue 5: throughput metrics carry "value"). */
+export type ThroughputMetric = { name: string; unit: "ops/s" | "events/s"; value: number; n: number };
+
 /** Round to 0.1 µs (in ms). */
 export const round = (x: number): number => Math.round(x * 10_000) / 10_000;
 
