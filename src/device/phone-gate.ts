@@ -16,7 +16,7 @@ import type { CryptoPort } from "../core/crypto.ts";
 import { toHex } from "../core/crypto.ts";
 import type { PhoneKeyCheck } from "../core/decide.ts";
 import { type ErrorCode, LatchkeyError } from "../core/errors.ts";
-import { scopeToText } from "../core/keys/authority.ts";
+import { type AuthorityContext, scopeToText } from "../core/keys/authority.ts";
 import { type PublicKey, VerifiedLinkCache } from "../core/keys/digital-key.ts";
 import {
   applyNewer,
@@ -223,18 +223,24 @@ export class PhoneGate {
     return true;
   }
 
-  #verifyList(obj: CarriedObject, now: EpochMs): VerifiedRevocationList {
+  /** What the core checks a carried object's signer with: this lock, its root and lists; null without a root. */
+  #authority(obj: CarriedObject): AuthorityContext | null {
     const root = this.#root;
-    if (root === null) throw this.#notSetUp();
-    return verifyRevocationList(this.#crypto, obj.object, {
+    if (root === null) return null;
+    return {
       root,
       lockId: this.lockId,
       siteId: this.#o.siteId,
       skew: this.#skew,
       signerChain: obj.signerChain,
       isRevoked: (s) => this.isRevoked(s),
-      now,
-    });
+    };
+  }
+
+  #verifyList(obj: CarriedObject, now: EpochMs): VerifiedRevocationList {
+    const ctx = this.#authority(obj);
+    if (ctx === null) throw this.#notSetUp();
+    return verifyRevocationList(this.#crypto, obj.object, { ...ctx, now });
   }
 
   #notSetUp(): LatchkeyError {
@@ -263,16 +269,9 @@ export class PhoneGate {
 
   /** Returns the lock's new time when the ticket set the clock. */
   #applyTimeTicket(obj: CarriedObject): EpochMs | null {
-    const root = this.#root;
-    if (root === null) return null;
-    const ticket = verifyTimeTicket(this.#crypto, obj.object, {
-      root,
-      lockId: this.lockId,
-      siteId: this.#o.siteId,
-      skew: this.#skew,
-      signerChain: obj.signerChain,
-      isRevoked: (s) => this.isRevoked(s),
-    });
+    const ctx = this.#authority(obj);
+    if (ctx === null) return null;
+    const ticket = verifyTimeTicket(this.#crypto, obj.object, ctx);
     const signer = ticket.signer;
     const decision = decideTimeTicket(ticket, {
       reading: this.#runtime.readClockQuiet(),
@@ -289,19 +288,10 @@ export class PhoneGate {
   }
 
   #statusTicketAt(t: CarriedObject, holder: PublicKey, now: EpochMs): EpochMs | null {
-    const root = this.#root;
-    if (root === null) return null;
+    const ctx = this.#authority(t);
+    if (ctx === null) return null;
     try {
-      return statusTicketAt(this.#crypto, t.object, {
-        root,
-        lockId: this.lockId,
-        siteId: this.#o.siteId,
-        skew: this.#skew,
-        signerChain: t.signerChain,
-        isRevoked: (s) => this.isRevoked(s),
-        now,
-        holder,
-      });
+      return statusTicketAt(this.#crypto, t.object, { ...ctx, now, holder });
     } catch {
       this.#refusedObjects++;
       return null;

@@ -118,6 +118,7 @@ const RIGHT_BITS: Record<RightName, number> = {
   issueKeys: KeyRight.IssueKeys,
 };
 
+/** The names of the KeyRight bits set in `bits` (digital-keys.md § "Key"), in bit order. */
 export function rightNames(bits: number): RightName[] {
   return (Object.keys(RIGHT_BITS) as RightName[]).filter((n) => (bits & RIGHT_BITS[n]) !== 0);
 }
@@ -176,6 +177,7 @@ export const SYNC_WINDOW_MS = 5 * 60_000;
 export const MAX_KEY_VALIDITY_S = 5 * 366 * 86_400;
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64url");
+/** base64url (RFC 4648 § 5) to bytes; the API's schemas have checked the alphabet. */
 export const fromB64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "base64url"));
 
 function carried(signerChain: readonly Uint8Array[], object: Uint8Array): CarriedJson {
@@ -279,7 +281,9 @@ export class HubKeys {
   /**
    * Register the owner's root key and the hub link (in the claim's transaction, or later by an owner).
    * Replacing a root (`replace`) invalidates every key issued under the old one: they are marked revoked,
-   * and the locks drop the old lists. Throws LK_CONFLICT when a root exists and `replace` is not set.
+   * and the locks drop the old lists. Throws LK_CONFLICT when a root exists and `replace` is not set,
+   * or when the replacement is the registered root itself; LK_INVALID_INPUT for a bad root or hub link;
+   * LK_FORBIDDEN for anyone but an owner.
    */
   register(actor: Actor, root: PublicKey, hubLink: Uint8Array, replace = false, inClaim = false): void {
     if (!inClaim) this.#h.requireRole(actor, Role.Owner);
