@@ -94,7 +94,7 @@ const bodies: { name: string; body: OperationBody }[] = [
   },
   {
     name: "role.set",
-    body: { ...base(at(5)), kind: "role.set", target: SECOND, payload: { role: "admin" } },
+    body: { ...base(at(5)), kind: "role.set", target: SECOND, payload: { role: "admin", key: second } },
   },
   {
     name: "key.issue",

@@ -283,6 +283,37 @@ export const ErrorCodes = {
     http: 409,
     doc: "A management operation's HLC stamp is further ahead of this replica's wall clock than the allowed drift: the sender's clock is wrong.",
   },
+  LK_OP_UNKNOWN_SIGNER: {
+    fault: "caller",
+    http: 409,
+    doc: "A management operation is signed by a key this replica does not know yet (no owner.add or role.set for it has arrived): send the grant first.",
+  },
+  // --- sync and the cloud (docs/protocol/sync.md, docs/cloud.md) ---
+  LK_SYNC_MALFORMED: {
+    fault: "caller",
+    http: 400,
+    doc: "An MQTT sync payload is not UTF-8 JSON within the size limit or does not match its message schema.",
+  },
+  LK_SEAL_INVALID: {
+    fault: "caller",
+    http: 400,
+    doc: "A sealed secret (a PIN or TOTP secret sealed to a lock's X25519 key) is malformed or does not open with this lock's key.",
+  },
+  LK_SITE_UNKNOWN: {
+    fault: "caller",
+    http: 404,
+    doc: "No site with this id is registered in this cloud tenant (or the message names a site the cloud does not know).",
+  },
+  LK_CLOUD_NOT_DELEGATED: {
+    fault: "caller",
+    http: 409,
+    doc: "The cloud's signing key has no admin role at this site: an owner must grant it (`latchkey cloud link`) before the cloud can make changes.",
+  },
+  LK_CLOUD_UNAVAILABLE: {
+    fault: "platform",
+    http: 503,
+    doc: "The cloud's database or MQTT broker is unreachable; the request can be retried.",
+  },
   // --- ours ---
   LK_INTERNAL: { fault: "internal", http: 500, doc: "A bug in Latchkey: an invariant did not hold." },
 } as const;

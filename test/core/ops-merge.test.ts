@@ -184,11 +184,11 @@ describe("merge scenarios", () => {
 
   it("an admin's role revoked: their earlier changes stand, later ones and re-grants are refused", () => {
     const s = foldOps(G, [
-      op(A, 0, "role.set", D.id, { role: "admin" }),
+      op(A, 0, "role.set", D.id, { role: "admin", key: D.key }),
       op(D, 1, "user.upsert", "before", { name: "Before" }),
       op(A, 5, "role.set", D.id, { role: null }),
       op(D, 6, "user.upsert", "after", { name: "After" }, 0, NODES[1]),
-      op(A, 7, "role.set", D.id, { role: "admin" }, 0, NODES[1]),
+      op(A, 7, "role.set", D.id, { role: "admin", key: D.key }, 0, NODES[1]),
       op(D, 2, "owner.add", E.id, { key: E.key }),
       op(E, 3, "user.upsert", "e", { name: "E" }),
     ]);
@@ -308,10 +308,13 @@ function opOf(s: Spec): Operation {
       target = LOCK;
       payload = { mode: pick(["normal", "vacation", "privacy", "passage"], v) };
       break;
-    case "role.set":
-      target = pick([D, E, B], s.target).id;
-      payload = { role: pick(["admin", "member", null, "admin"], v) };
+    case "role.set": {
+      const who = pick([D, E, B], s.target);
+      const role = pick(["admin", "member", null, "admin"], v);
+      target = who.id;
+      payload = role === null ? { role } : { role, key: who.key };
       break;
+    }
     case "key.issue":
       target = pick(SERIALS, s.target);
       payload = { holder: E.id, rights: (v % 15) + 1, nbf: 1, exp: 2_000_000_000 };
@@ -384,7 +387,7 @@ describe("merge properties", () => {
           // B starts as a second owner and D as an admin, so most operations have authority.
           const prelude = [
             op(A, -1, "owner.add", B.id, { key: B.key }),
-            op(A, -1, "role.set", D.id, { role: "admin" }, 1),
+            op(A, -1, "role.set", D.id, { role: "admin", key: D.key }, 1),
           ];
           const ops = [...prelude, ...specs.map(opOf)];
           const reference = hexState(foldOps(G, ops));
@@ -457,7 +460,7 @@ describe("merge properties", () => {
     fc.assert(
       fc.property(fc.array(arbSpec(GRANT_KINDS, [0, 3]), { minLength: 1, maxLength: 40 }), (specs) => {
         // The admin D is granted before anything else happens, and never loses the role here.
-        const grant = op(A, -1, "role.set", D.id, { role: "admin" });
+        const grant = op(A, -1, "role.set", D.id, { role: "admin", key: D.key });
         const ops = [grant, ...specs.map(opOf)];
         const s = foldOps(G, ops);
         sets++;

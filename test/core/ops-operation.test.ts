@@ -101,7 +101,7 @@ const SAMPLES: readonly OperationBody[] = [
     },
   },
   { ...base, kind: "mode.set", target: "front-door", payload: { mode: "vacation" } },
-  { ...base, kind: "role.set", target: OTHER, payload: { role: "admin" } },
+  { ...base, kind: "role.set", target: OTHER, payload: { role: "admin", key: otherKey } },
   { ...base, kind: "role.set", target: OTHER, payload: { role: null } },
   {
     ...base,

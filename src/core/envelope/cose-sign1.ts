@@ -272,3 +272,28 @@ export function verifySign1(
   if (!ok) throw new LatchkeyError("LK_ENVELOPE_SIGNATURE", "signature does not verify");
   return { payload, kid, alg };
 }
+
+/**
+ * The payload and kid of a COSE_Sign1 WITHOUT verifying its signature: only for bytes this replica
+ * verified earlier (a row of its own store). Checks the same structure as {@link verifySign1} steps 1–3.
+ * @throws LatchkeyError `LK_ENVELOPE_MALFORMED` / `LK_ENVELOPE_TOO_LARGE`.
+ */
+export function decodeSign1Unverified(
+  bytes: Uint8Array,
+  limits: Sign1Limits = {},
+): { payload: Uint8Array; kid: Uint8Array; alg: CoseAlg } {
+  const decoded = decodeStrict(bytes, {
+    maxBytes: limits.maxBytes ?? DEFAULT_MAX_BYTES,
+    tags: [COSE_SIGN1_TAG],
+  });
+  if (!(decoded instanceof Tagged) || decoded.tag !== COSE_SIGN1_TAG) {
+    throw malformed("not a tagged COSE_Sign1 (tag 18)");
+  }
+  const body: unknown = decoded.value;
+  if (!Array.isArray(body) || body.length !== 4) throw malformed("COSE_Sign1 is not an array of four");
+  const [bodyProtected, , payload] = body as unknown[];
+  checkBytes("protected header", bodyProtected);
+  checkBytes("payload", payload);
+  const { alg, kid } = decodeProtectedHeader(bodyProtected);
+  return { payload, kid, alg };
+}

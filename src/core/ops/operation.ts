@@ -110,6 +110,11 @@ export interface UserUpsertPayload {
   readonly userStatus?: UserStatus;
   /** For `expiringDisposable` users; null clears it. */
   readonly expiringTimeout?: Seconds | null;
+  /**
+   * The user's role at the site's management API (owner, admin, member, service, guest): what their API
+   * token may do. Not the signing standing of a key (that is `role.set`/`owner.add`).
+   */
+  readonly role?: Role;
 }
 
 interface CredentialCommon {
@@ -140,10 +145,13 @@ export interface ModeSetPayload {
   readonly mode: OperatingMode;
 }
 
-/** `role.set`: the key's role, or null to revoke its role for good. */
-export interface RoleSetPayload {
-  readonly role: DelegatedRole | null;
-}
+/**
+ * `role.set`: the key's role, or null to revoke its role for good. A grant carries the key itself (the
+ * target is its id), so every replica can verify that key's operations from the operation set alone.
+ */
+export type RoleSetPayload =
+  | { readonly role: DelegatedRole; readonly key: PublicKey }
+  | { readonly role: null };
 
 /** `key.issue`: what the lock needs to list (and later revoke) a digital key (docs/protocol/digital-keys.md). */
 export interface KeyIssuePayload {
@@ -223,6 +231,7 @@ export const MAX_CREDENTIAL_LOCKS = 64;
 export const SEALED_MIN_BYTES = 48;
 export const SEALED_MAX_BYTES = 1024;
 const DELEGATED_ROLES: ReadonlySet<string> = new Set(Object.values(Role).filter((r) => r !== Role.Owner));
+const USER_ROLES: ReadonlySet<string> = new Set(Object.values(Role));
 
 function malformed(detail: string): LatchkeyError {
   return new LatchkeyError("LK_OP_MALFORMED", detail);
@@ -286,7 +295,7 @@ function bool(v: unknown, what: string): boolean {
 
 // ------------------------------------------------------------------ payload labels, per kind
 
-const UserLabel = { name: 1, userType: 2, userStatus: 3, expiringTimeout: 4 } as const;
+const UserLabel = { name: 1, userType: 2, userStatus: 3, expiringTimeout: 4, role: 5 } as const;
 const CredentialLabel = {
   userId: 1,
   type: 2,
@@ -300,7 +309,7 @@ const CredentialLabel = {
 } as const;
 const ScheduleLabel = { weekDay: 1, yearDay: 2 } as const;
 const ModeLabel = { mode: 1 } as const;
-const RoleLabel = { role: 1 } as const;
+const RoleLabel = { role: 1, key: 2 } as const;
 const KeyIssueLabel = { holder: 1, rights: 2, nbf: 3, exp: 4 } as const;
 const GuestCodeLabel = { issuerId: 1, epoch: 2, dropAfter: 3 } as const;
 const OwnerLabel = { key: 1 } as const;
@@ -339,6 +348,7 @@ function decodeUserUpsert(m: ReadonlyMap<number, unknown>): UserUpsertPayload {
     userType?: UserType;
     userStatus?: UserStatus;
     expiringTimeout?: Seconds | null;
+    role?: Role;
   } = {};
   if (m.has(UserLabel.name)) out.name = displayName(m.get(UserLabel.name), "name");
   if (m.has(UserLabel.userType))
@@ -352,6 +362,7 @@ function decodeUserUpsert(m: ReadonlyMap<number, unknown>): UserUpsertPayload {
     }
     out.expiringTimeout = t as Seconds | null;
   }
+  if (m.has(UserLabel.role)) out.role = oneOf<Role>(USER_ROLES, m.get(UserLabel.role), "role");
   return out;
 }
 
@@ -473,19 +484,33 @@ function decodeGuestCodeRevoke(m: ReadonlyMap<number, unknown>, codeId: string):
   return { issuerId, epoch, dropAfter };
 }
 
+/** A `[alg, public key]` field whose key id must be `target` (owner.add, role.set grants). */
+function decodeTargetKey(crypto: CryptoPort, k: unknown, target: string, kind: string): PublicKey {
+  if (!Array.isArray(k) || k.length !== 2 || !(k[1] instanceof Uint8Array)) {
+    throw malformed("key must be [alg, public key bytes]");
+  }
+  const key: PublicKey = { alg: k[0] as PublicKey["alg"], key: k[1] };
+  within(`${kind} key`, () => assertUsablePublicKey(key));
+  if (toHex(keyId(crypto, key)) !== target) throw malformed(`the target of ${kind} must be the key's id`);
+  return key;
+}
+
 function decodeOwnerAdd(
   crypto: CryptoPort,
   m: ReadonlyMap<number, unknown>,
   target: string,
 ): OwnerAddPayload {
-  const k = required(m, OwnerLabel.key, "key");
-  if (!Array.isArray(k) || k.length !== 2 || !(k[1] instanceof Uint8Array)) {
-    throw malformed("key must be [alg, public key bytes]");
+  return { key: decodeTargetKey(crypto, required(m, OwnerLabel.key, "key"), target, "owner.add") };
+}
+
+function decodeRoleSet(crypto: CryptoPort, m: ReadonlyMap<number, unknown>, target: string): RoleSetPayload {
+  const r = required(m, RoleLabel.role, "role");
+  if (r === null) {
+    if (m.has(RoleLabel.key)) throw malformed("a role revocation carries no key");
+    return { role: null };
   }
-  const key: PublicKey = { alg: k[0] as PublicKey["alg"], key: k[1] };
-  within("owner key", () => assertUsablePublicKey(key));
-  if (toHex(keyId(crypto, key)) !== target) throw malformed("the target of owner.add must be the key's id");
-  return { key };
+  const role = oneOf<DelegatedRole>(DELEGATED_ROLES, r, "role");
+  return { role, key: decodeTargetKey(crypto, required(m, RoleLabel.key, "key"), target, "role.set") };
 }
 
 /** Is `target` the right shape for `kind`? */
@@ -532,10 +557,8 @@ function decodePayload(crypto: CryptoPort, kind: OpKind, target: string, v: unkn
       return decodeScheduleSet(m);
     case "mode.set":
       return { mode: oneOf<OperatingMode>(MODES, required(m, ModeLabel.mode, "mode"), "mode") };
-    case "role.set": {
-      const r = required(m, RoleLabel.role, "role");
-      return { role: r === null ? null : oneOf<DelegatedRole>(DELEGATED_ROLES, r, "role") };
-    }
+    case "role.set":
+      return decodeRoleSet(crypto, m, target);
     case "key.issue":
       return decodeKeyIssue(m);
     case "guestcode.revoke":
