@@ -142,6 +142,7 @@ describe("merge scenarios", () => {
       userType: "unrestricted",
       userStatus: "occupiedDisabled",
       expiringTimeout: null,
+      role: "member",
     });
   });
 

@@ -40,7 +40,7 @@ import { toHex } from "../crypto.ts";
 import { encodeDeterministic } from "../envelope/cbor.ts";
 import { LatchkeyError } from "../errors.ts";
 import { assertUsablePublicKey, keyId, type PublicKey } from "../keys/digital-key.ts";
-import type { OperatingMode, UserStatus, UserType } from "../model.ts";
+import type { OperatingMode, Role, UserStatus, UserType } from "../model.ts";
 import type { Seconds } from "../units.ts";
 import {
   type ActorStanding,
@@ -100,6 +100,8 @@ export interface ReplicaUser {
   readonly userStatus: UserStatus;
   /** Default null. */
   readonly expiringTimeout: Seconds | null;
+  /** The user's role at the management API. Default `member`. */
+  readonly role: Role;
 }
 
 /** A credential as the merge holds it: its id and its last `credential.upsert` payload. */
@@ -194,7 +196,8 @@ class Accumulator {
           userType: "unrestricted",
           userStatus: "occupiedEnabled",
           expiringTimeout: null,
-        };
+          role: "member",
+        } satisfies ReplicaUser;
         const p = op.payload;
         this.users.set(t, {
           id: t,
@@ -202,6 +205,7 @@ class Accumulator {
           userType: p.userType ?? before.userType,
           userStatus: p.userStatus ?? before.userStatus,
           expiringTimeout: p.expiringTimeout !== undefined ? p.expiringTimeout : before.expiringTimeout,
+          role: p.role ?? before.role,
         });
         return null;
       }
@@ -420,7 +424,7 @@ export function encodeReplicaState(s: ReplicaState): Uint8Array {
       ["removedOwners", sortedSet(s.removedOwners)],
       ["roles", byKey(s.roles)],
       ["revokedRoles", sortedSet(s.revokedRoles)],
-      ["users", byKey(s.users).map(([id, u]) => [id, u.name, u.userType, u.userStatus, u.expiringTimeout])],
+      ["users", byKey(s.users).map(([id, u]) => [id, u.name, u.userType, u.userStatus, u.expiringTimeout, u.role])],
       ["removedUsers", sortedSet(s.removedUsers)],
       [
         "credentials",
