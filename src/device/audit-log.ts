@@ -60,8 +60,13 @@ export class AuditLog {
   /**
    * Append `events` and run `alsoInTransaction` (state effects) in the same durable transaction.
    * Returns the committed events. On a storage failure calls `onFatal` and rethrows LK_AUDIT_NOT_DURABLE.
+   * `events` may be a function: it runs inside the transaction after `alsoInTransaction`, for events that
+   * describe what the state effects did.
    */
-  commit(events: readonly AuditEventInput[], alsoInTransaction?: () => void): AuditEvent[] {
+  commit(
+    events: readonly AuditEventInput[] | (() => readonly AuditEventInput[]),
+    alsoInTransaction?: () => void,
+  ): AuditEvent[] {
     if (this.o.store.inTransaction) {
       // Listeners would hear of events an outer rollback could still undo.
       throw new LatchkeyError("LK_INTERNAL", "audit commit inside another transaction");
@@ -70,7 +75,7 @@ export class AuditLog {
     try {
       committed = this.o.store.transaction(() => {
         alsoInTransaction?.();
-        return this.o.store.appendInTransaction(events);
+        return this.o.store.appendInTransaction(typeof events === "function" ? events() : events);
       });
     } catch (e) {
       this.o.store.reloadHead();

@@ -6,6 +6,8 @@
  *   secrets/pin-secret     HMAC key for PIN digests (32 bytes, mode 0600)
  *   secrets/totp-seal-key  AES-256-GCM key sealing authenticator (TOTP) secrets in the database (32 bytes, mode 0600)
  *   secrets/guest-code-secret  IKM of the guest-code issuer keys (HKDF; docs/protocol/guest-codes.md § 1) (32 bytes, 0600)
+ *   secrets/key-signer     Ed25519 seed of the hub's signing key (phone keys, lists, tickets, management operations)
+ *   secrets/seal-key       X25519 private key: PINs and TOTP secrets set elsewhere arrive sealed to it (32 bytes, 0600)
  *   setup-code             the one-time owner setup code, until it is used (mode 0600)
  *   hub.lock               PID of the running hub: a second hub on the same directory is refused
  *
@@ -41,6 +43,11 @@ export interface DataDir {
    * key delegates to it (docs/protocol/digital-keys.md § "Signers of lists and tickets").
    */
   readonly keySignerSeed: Uint8Array;
+  /**
+   * The hub's X25519 private key: PINs and authenticator secrets set from the cloud travel sealed to its
+   * public key (src/core/ops/seal.ts), so no relay can read them.
+   */
+  readonly sealKey: Uint8Array;
   /** True when this call created the directory's secrets (first run). */
   readonly created: boolean;
 }
@@ -98,6 +105,9 @@ export function openDataDir(dir: string): DataDir {
   if (!existsSync(guestFile)) writeSecret(guestFile, nodeCrypto.randomBytes(32));
   // Added with phone keys. Losing it means the owner registers the root again (keys are re-issued).
   if (!existsSync(signerFile)) writeSecret(signerFile, nodeCrypto.randomBytes(32));
+  // Added with the cloud sync. Losing it means PINs sealed to the old key no longer open (set them again).
+  const sealKeyFile = join(path, "secrets", "seal-key");
+  if (!existsSync(sealKeyFile)) writeSecret(sealKeyFile, nodeCrypto.randomBytes(32));
   // SQLite creates the -wal and -shm files with the database's mode: make it owner-only from the start.
   if (!existsSync(dbPath)) writeFileSync(dbPath, "", { mode: 0o600 });
   return {
@@ -108,6 +118,7 @@ export function openDataDir(dir: string): DataDir {
     totpSealKey: readSecret(sealFile),
     guestCodeSecret: readSecret(guestFile),
     keySignerSeed: readSecret(signerFile),
+    sealKey: readSecret(sealKeyFile),
     created,
   };
 }

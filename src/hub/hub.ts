@@ -56,6 +56,7 @@ import {
   type WeekDaySchedule,
   type YearDaySchedule,
 } from "../core/model.ts";
+import { SealedKind, type SealedSecret, sealContext, sealToLock } from "../core/ops/seal.ts";
 import {
   assertTimeZone,
   assertWeekDaySchedule,
@@ -81,7 +82,9 @@ import {
   SqliteEdgeStore,
 } from "../store/sqlite/edge-store.ts";
 import { type DataDir, setupCodeFile } from "./data-dir.ts";
+import { type MaterializeResult, materialize } from "./materialize.ts";
 import { HubKeys } from "./phone-keys.ts";
+import { HubReplica, type LocalChange } from "./replica.ts";
 
 /** What `latchkey code enrol` stores on the admin's machine (src/cli/issuer-wallet.ts IssuerFile, without the ledger). */
 export interface IssuerFileView {
@@ -198,6 +201,10 @@ export class Hub {
   private readonly gates = new Map<string, PhoneGate>();
   /** Phone keys: the owner's root, issuing, revocation and wallet sync (src/hub/phone-keys.ts). */
   readonly keys: HubKeys;
+  /** The site's management operations: local changes signed, remote ones admitted (src/hub/replica.ts). */
+  readonly replica: HubReplica;
+  /** X25519 public key that PINs and TOTP secrets set elsewhere are sealed to (src/core/ops/seal.ts). */
+  readonly sealPublicKey: Uint8Array;
   private readonly sims = new Map<string, SimulatedLockHardware>();
   private index: MutableCredentialIndex;
   private readonly o: HubOptions;
@@ -250,6 +257,14 @@ export class Hub {
       adminCommit: (actor, data, apply, lockId) => this.adminCommit(actor, data, apply, lockId ?? null),
       gates: () => [...this.gates.values()],
     });
+    this.replica = new HubReplica({
+      crypto: this.crypto,
+      now: () => this.o.clock.now(),
+      store: this.store,
+      siteId: deviceId,
+      signerSeed: opts.dataDir.keySignerSeed,
+    });
+    this.sealPublicKey = this.crypto.x25519PublicKey(opts.dataDir.sealKey);
     // Settings added by later versions take their defaults on a database written by an earlier one.
     for (const lock of this.store.locks())
       this.startRuntime({ ...lock, settings: { ...DEFAULT_LOCK_SETTINGS, ...lock.settings } });
@@ -290,6 +305,8 @@ export class Hub {
       });
       rt.resume();
     }
+    // A log activated while the hub was stopped (or by an older version) gets its snapshot now.
+    this.recordSnapshot();
     const tick = () => {
       if (this.closed) return;
       this.persistHousekeeping();
@@ -495,7 +512,13 @@ export class Hub {
       );
     }
     const next = { ...rt.record, operatingMode: mode };
-    this.adminCommit(actor, { action: "mode.set", lockId, mode }, () => this.store.updateLock(next), lockId);
+    this.adminCommit(
+      actor,
+      { action: "mode.set", lockId, mode },
+      () => this.store.updateLock(next),
+      lockId,
+      () => [{ kind: "mode.set", target: lockId, payload: { mode } } as LocalChange],
+    );
     rt.updateRecord(next);
     return next;
   }
@@ -729,6 +752,8 @@ export class Hub {
       actor,
       { action: "user.add", userId: user.id, name: user.name, role: user.role, userType: user.userType },
       () => this.store.upsertUser(user),
+      null,
+      () => this.userChanges(user, user.weekDaySchedules.length + user.yearDaySchedules.length > 0),
     );
     this.index.users.set(user.id, user);
     return user;
@@ -763,8 +788,13 @@ export class Hub {
       this.assertAnotherOwner(cur.id);
     const changes: Record<string, JsonValue> = {};
     for (const k of Object.keys(patch)) changes[k] = (patch as Record<string, JsonValue>)[k] ?? null;
-    this.adminCommit(actor, { action: "user.update", userId: id, changes }, () =>
-      this.store.upsertUser(next),
+    this.adminCommit(
+      actor,
+      { action: "user.update", userId: id, changes },
+      () => this.store.upsertUser(next),
+      null,
+      () =>
+        this.userChanges(next, patch.weekDaySchedules !== undefined || patch.yearDaySchedules !== undefined),
     );
     this.index.users.set(id, next);
     return next;
@@ -790,8 +820,12 @@ export class Hub {
     const credentialIds = this.credentialsOf(id).map((c) => c.id);
     // Phone keys travel with the phone: revoke them (the list reaches other locks with wallets).
     this.keys.revokeUserKeys(actor, id);
-    this.adminCommit(actor, { action: "user.remove", userId: id, name: cur.name, credentialIds }, () =>
-      this.store.deleteUser(id),
+    this.adminCommit(
+      actor,
+      { action: "user.remove", userId: id, name: cur.name, credentialIds },
+      () => this.store.deleteUser(id),
+      null,
+      () => [{ kind: "user.remove", target: id, payload: {} } as LocalChange],
     );
     this.rebuildIndex();
   }
@@ -909,6 +943,7 @@ export class Hub {
       },
       { duress },
       replaced.map((c) => c.id),
+      { kind: SealedKind.Pin, pin },
     );
   }
 
@@ -921,6 +956,7 @@ export class Hub {
     fields: DistributiveOmit<Credential, "id" | "createdAt">,
     auditExtra: Record<string, JsonValue>,
     replaces: readonly string[] = [],
+    secret: SealedSecret | null = null,
   ): CredentialView & { replaced: string[] } {
     if (fields.label !== null) assertDisplayName(fields.label, "label");
     const cred = {
@@ -943,6 +979,11 @@ export class Hub {
         for (const id of replaces) this.store.deleteCredential(id);
         this.store.insertCredential(cred);
       },
+      null,
+      () => [
+        ...replaces.map((id) => ({ kind: "credential.remove", target: id, payload: {} }) as LocalChange),
+        this.credentialChange(cred, secret),
+      ],
     );
     this.rebuildIndex();
     return { ...this.credentialViews(cred.userId).find((c) => c.id === cred.id)!, replaced: [...replaces] };
@@ -1108,6 +1149,8 @@ export class Hub {
       actor,
       { action: "credential.remove", userId: cred.userId, credentialId, credentialType: cred.type },
       () => this.store.deleteCredential(credentialId),
+      null,
+      () => [{ kind: "credential.remove", target: credentialId, payload: {} } as LocalChange],
     );
     this.rebuildIndex();
   }
@@ -1473,6 +1516,7 @@ export class Hub {
     data: Record<string, JsonValue>,
     apply: () => void,
     lockId: string | null = null,
+    changes?: () => LocalChange[],
   ): void {
     this.guestKeysCache.clear();
     const event: AuditEventInput = {
@@ -1481,7 +1525,204 @@ export class Hub {
       kind: AuditKind.Admin,
       data: actor ? { ...data, actorId: actor.userId } : { ...data, actorId: "system" },
     };
-    this.audit.commit([event], apply);
+    try {
+      this.audit.commit([event], () => {
+        apply();
+        // The same change as a signed operation, in the same transaction (nothing when the log is inactive).
+        if (changes) this.replica.record(changes());
+      });
+    } catch (e) {
+      this.replica.invalidate();
+      throw e;
+    }
+    if (changes) this.onOpsRecorded?.();
+  }
+
+  /** Called after local changes were recorded as operations (the cloud sync sends them). */
+  onOpsRecorded: (() => void) | null = null;
+
+  // ------------------------------------------------------------------ operations (docs/protocol/sync.md)
+
+  /** A user's fields as `user.upsert` (+ `schedule.set` when asked). */
+  private userChanges(u: User, schedules: boolean): LocalChange[] {
+    const out: LocalChange[] = [
+      {
+        kind: "user.upsert",
+        target: u.id,
+        payload: {
+          name: u.name,
+          userType: u.userType,
+          userStatus: u.userStatus,
+          expiringTimeout: u.expiringTimeout,
+          role: u.role,
+        },
+      } as LocalChange,
+    ];
+    if (schedules) {
+      out.push({
+        kind: "schedule.set",
+        target: u.id,
+        payload: { weekDay: u.weekDaySchedules, yearDay: u.yearDaySchedules },
+      } as LocalChange);
+    }
+    return out;
+  }
+
+  /** A credential as `credential.upsert`; a PIN or TOTP secret sealed to this hub's own key (or `held`). */
+  private credentialChange(c: Credential, secret: SealedSecret | null): LocalChange {
+    const common = {
+      userId: c.userId,
+      locks: c.locks === "all" ? "all" : [...new Set(c.locks)].sort(),
+      label: c.label,
+    };
+    const seal = (x: SealedSecret) =>
+      sealToLock(this.crypto, this.sealPublicKey, x, sealContext(this.deviceId, c.id));
+    let payload: unknown;
+    switch (c.type) {
+      case "pin":
+        payload = {
+          ...common,
+          type: "pin",
+          sealed: seal(secret ?? { kind: SealedKind.Held }),
+          duress: c.duress,
+        };
+        break;
+      case "totp":
+        payload = {
+          ...common,
+          type: "totp",
+          sealed: seal({ kind: SealedKind.TotpSecret, secret: c.secret }),
+          requirePin: c.requirePin,
+        };
+        break;
+      case "rfid":
+        payload = { ...common, type: "rfid", cardId: c.cardId };
+        break;
+      case "fingerprint":
+        payload = { ...common, type: "fingerprint", slot: c.slot };
+        break;
+    }
+    return { kind: "credential.upsert", target: c.id, payload } as LocalChange;
+  }
+
+  /**
+   * Record every user, schedule, credential and lock mode as operations, once, when the log becomes
+   * active (the hub's key was granted the admin role). Idempotent: a marker in meta.
+   */
+  private recordSnapshot(): number {
+    if (!this.replica.active() || this.store.getMeta("ops.snapshot") === "1") return 0;
+    const changes: LocalChange[] = [];
+    for (const u of this.users()) changes.push(...this.userChanges(u, true));
+    for (const c of this.allCredentials()) changes.push(this.credentialChange(c, null));
+    for (const l of this.locks())
+      changes.push({ kind: "mode.set", target: l.id, payload: { mode: l.operatingMode } } as LocalChange);
+    this.adminCommit(
+      null,
+      { action: "ops.snapshot", operations: changes.length },
+      () => this.store.setMeta("ops.snapshot", "1"),
+      null,
+      () => changes,
+    );
+    return changes.length;
+  }
+
+  /**
+   * Admit signed operations (from the cloud, or submitted at the API by an owner's or admin's own key),
+   * fold them in and make the hub's tables follow the new state, in one transaction with an audit event.
+   * Returns what was accepted and refused (per input index, with its code) and what changed.
+   * @throws LatchkeyError `LK_KEYS_NOT_SET_UP` before an owner root is registered.
+   */
+  applyOps(
+    actor: Actor | null,
+    envelopes: readonly Uint8Array[],
+    fromCloud: boolean,
+  ): {
+    accepted: string[];
+    refused: { index: number; code: string }[];
+    fresh: number;
+    changed: MaterializeResult | null;
+  } {
+    let result!: ReturnType<HubReplica["admit"]>;
+    let changed: MaterializeResult | null = null;
+    const wasActive = this.replica.active();
+    try {
+      this.audit.commit(
+        () => {
+          const c = changed;
+          if (result.fresh === 0 || c === null) return [];
+          return [
+            {
+              at: this.o.clock.now(),
+              lockId: null,
+              kind: AuditKind.Admin,
+              data: {
+                action: "ops.applied",
+                actorId: actor ? actor.userId : fromCloud ? "cloud" : "system",
+                operations: result.fresh,
+                signers: [...new Set(result.accepted.map((a) => a.op.actor))],
+                usersWritten: c.usersWritten,
+                usersRemoved: c.usersRemoved,
+                credentialsWritten: c.credentialsWritten,
+                credentialsRemoved: c.credentialsRemoved,
+                credentialsRefused: c.credentialsRefused.map((x) => `${x.id}:${x.code}`),
+                modesSet: c.modesSet,
+              },
+            },
+          ];
+        },
+        () => {
+          result = this.replica.admit(envelopes, fromCloud);
+          if (result.fresh === 0) return;
+          changed = materialize(
+            {
+              crypto: this.crypto,
+              store: this.store,
+              siteId: this.deviceId,
+              pinSecret: this.o.dataDir.pinSecret,
+              sealKey: this.o.dataDir.sealKey,
+              now: () => this.o.clock.now(),
+              locks: () => this.store.locks(),
+              updateLock: (next) => this.store.updateLock(next),
+            },
+            this.replica.state()!,
+          );
+        },
+      );
+    } catch (e) {
+      this.replica.invalidate();
+      throw e;
+    }
+    if (result.fresh > 0) {
+      this.guestKeysCache.clear();
+      this.rebuildIndex();
+      for (const l of this.store.locks()) this.runtimes.get(l.id)?.updateRecord(l);
+    }
+    if (!wasActive && this.replica.active()) this.recordSnapshot();
+    return {
+      accepted: result.accepted.map((a) => a.op.id),
+      refused: result.refused,
+      fresh: result.fresh,
+      changed,
+    };
+  }
+
+  /** Operations held, not yet acknowledged by the cloud, and whether the hub signs its changes. */
+  opsStatus(): {
+    enabled: boolean;
+    active: boolean;
+    hubKeyId: string;
+    total: number;
+    unacked: number;
+    skipped: number;
+  } {
+    const st = this.replica.state();
+    return {
+      enabled: st !== null,
+      active: this.replica.active(),
+      hubKeyId: this.replica.hubKeyId,
+      ...this.store.ops.counts(),
+      skipped: st?.skipped.size ?? 0,
+    };
   }
 
   /** Export users, credentials (without secrets) and rules as documented JSON (docs/formats/export.md). */

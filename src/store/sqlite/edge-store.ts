@@ -33,6 +33,7 @@ import { EpochMs, Seconds } from "../../core/units.ts";
 import type { AuditQuery, AuditStore } from "../audit-store.ts";
 import type { SecretSealer } from "../secret-seal.ts";
 import { migrate } from "./migrate.ts";
+import { OpTables } from "./sync-store.ts";
 import { PhoneKeyTables } from "./phone-key-store.ts";
 
 /** A lock (door) driven by this hub. */
@@ -214,6 +215,8 @@ export class SqliteEdgeStore implements AuditStore {
   readonly db: Database;
   /** Phone keys, revocation lists and wallet events (migration 004). */
   readonly phoneKeys: PhoneKeyTables;
+  /** Management operations held by the hub (migration 005). */
+  readonly ops: OpTables;
   private readonly crypto: CryptoPort;
   private readonly sealer: SecretSealer | undefined;
   private headCache: { seq: number; hash: string };
@@ -244,6 +247,7 @@ export class SqliteEdgeStore implements AuditStore {
     }
     const db = this.db;
     this.phoneKeys = new PhoneKeyTables(db);
+    this.ops = new OpTables(db);
     this.st = {
       insertEvent: db.prepare(
         "INSERT INTO audit_events (seq, at, lock_id, kind, user_id, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
