@@ -31,6 +31,7 @@ import { parseDays, parseHm, parseInstant } from "./args.ts";
 import { type ClientOptions, call, resolveUrl } from "./client.ts";
 import { safe, table } from "./format.ts";
 import { configDir } from "./issuer-wallet.ts";
+import { type HubIdentity, hubKeyOf, signAdminGrants } from "./owner-ops.ts";
 import { readHidden } from "./prompt.ts";
 
 /** What the commands need from main.ts. */
@@ -262,6 +263,11 @@ export function registerPhoneCommands(program: Command, ctx: PhoneCommandContext
         root: a.root,
         hubLink: a.hubLink,
         replace: o.replace ?? false,
+      });
+      // The hub signs its local changes as operations from now on (docs/protocol/operations.md).
+      const id = await api<HubIdentity>("GET", "/api/v1/sync/identity");
+      await api("POST", "/api/v1/ops", {
+        ops: await signAdminGrants(a.file, pass, id.siteId, [hubKeyOf(id)]),
       });
       ctx.out(
         `Root key registered for site ${safe(hub.deviceId)}. Keep ${safe(a.file)} and its passphrase safe: it is the only way to re-delegate the hub.`,

@@ -133,7 +133,12 @@ export class AuditLog {
     const keep = Math.floor(this.o.maxEvents * 0.9);
     const head = this.o.store.head();
     const firstSeq = head.seq - count + 1;
-    const throughSeq = firstSeq + (count - keep) - 1;
+    let throughSeq = firstSeq + (count - keep) - 1;
+    // Events a replica still needs (not yet acknowledged by the cloud) stay, up to twice the bound: past
+    // that, bounded storage wins and the replica sees the trim anchor (a flagged gap) instead.
+    const needed = this.keepFrom?.() ?? null;
+    if (needed !== null && throughSeq >= needed && count <= 2 * this.o.maxEvents) throughSeq = needed - 1;
+    if (throughSeq < firstSeq) return 0;
     const [through] = this.o.store.query({ afterSeq: throughSeq - 1, limit: 1 });
     if (!through || through.seq !== throughSeq)
       throw new LatchkeyError("LK_INTERNAL", "trim point not found");
@@ -168,6 +173,12 @@ export class AuditLog {
     const s = this.o.store;
     return verifyChain(this.o.crypto, this.o.deviceId, publicKey, s.anchor(), s.iterate(), s.checkpoints());
   }
+
+  /**
+   * The first seq a replica still needs (the cloud sync's resume point + 1), or null: trimming keeps it
+   * and everything after (see {@link trimIfNeeded}). Set by the cloud sync when it starts.
+   */
+  keepFrom: (() => number | null) | null = null;
 
   /** Live feed of committed events (console, SSE). Returns an unsubscribe function. */
   subscribe(l: AuditListener): () => void {

@@ -14,6 +14,8 @@ import type { CoseAlg } from "../core/envelope/cose-sign1.ts";
 import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import type { PublicKey } from "../core/keys/digital-key.ts";
 import { Role } from "../core/model.ts";
+import { decodeHeldOp } from "../core/ops/admit.ts";
+import { operationToJson } from "../core/ops/operation.ts";
 import { EpochMs } from "../core/units.ts";
 import type { AttemptResult } from "../device/lock-runtime.ts";
 import type { Actor, Hub } from "./hub.ts";
@@ -835,6 +837,92 @@ export function createApi(hub: Hub): OpenAPIHono {
   );
 
   // ---------------------------------------------------------------- phone keys (docs/protocol/digital-keys.md)
+  // ---------------------------------------------------------------- operations and the cloud sync
+  route(
+    {
+      method: "get",
+      path: "/api/v1/sync",
+      summary: "The operation log and the cloud sync: connection, pending events and operations (drift)",
+      tag: "sync",
+      role: Role.Admin,
+    },
+    () => ({
+      siteId: hub.deviceId,
+      ops: hub.opsStatus(),
+      cloud: hub.cloud?.status() ?? null,
+    }),
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/sync/identity",
+      summary:
+        "What a cloud registers for this site: device key (audit checkpoints), seal key (PINs), owner roots, hub key",
+      tag: "sync",
+      role: Role.Admin,
+    },
+    () => {
+      const g = hub.replica.genesis();
+      return {
+        siteId: hub.deviceId,
+        devicePublicKey: Buffer.from(hub.publicKey).toString("hex"),
+        sealPublicKey: Buffer.from(hub.sealPublicKey).toString("hex"),
+        genesis: g
+          ? [...g.owners.values()].map((k) => ({ alg: k.alg, publicKey: Buffer.from(k.key).toString("hex") }))
+          : [],
+        hubKey: {
+          alg: hub.replica.hubKey.alg,
+          key: b64(hub.replica.hubKey.key),
+          keyId: hub.replica.hubKeyId,
+        },
+      };
+    },
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/ops",
+      summary: "Signed management operations held by the hub, in merge order, with the merge's verdict",
+      tag: "sync",
+      role: Role.Admin,
+      query: S.OpsQuery,
+    },
+    ({ query }) => {
+      const st = hub.replica.state();
+      const rows = hub.store.ops.all();
+      const out = [];
+      for (const r of rows) {
+        const op = decodeHeldOp(hub.crypto, r.cose);
+        const j = operationToJson(op);
+        if (query.after !== undefined && (j.hlc as string) <= query.after) continue;
+        out.push({
+          ...j,
+          origin: r.origin,
+          cloudAcked: r.cloudAcked,
+          skipped: st?.skipped.get(op.id) ?? null,
+          // Sealed secrets stay out of the listing.
+          payload: redactSealed(j.payload),
+        });
+        if (out.length >= (query.limit ?? 200)) break;
+      }
+      return { ops: out };
+    },
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/ops",
+      summary: "Submit operations signed by an owner's or admin's own key (verified, merged, applied)",
+      tag: "sync",
+      role: Role.Admin,
+      body: S.SubmitOpsBody,
+    },
+    ({ actor, body }) => {
+      const r = hub.applyOps(actor, body.ops.map(fromB64), false);
+      hub.onOpsRecorded?.();
+      return { accepted: r.accepted, refused: r.refused, fresh: r.fresh, changed: r.changed };
+    },
+  );
   route(
     {
       method: "get",
@@ -951,6 +1039,14 @@ export function createApi(hub: Hub): OpenAPIHono {
 }
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64url");
+/** An operation payload as JSON with any sealed box replaced by its size. */
+const redactSealed = (p: unknown): unknown =>
+  typeof p === "object" && p !== null && "sealed" in p
+    ? {
+        ...(p as Record<string, unknown>),
+        sealed: `<sealed ${String((p as { sealed: string }).sealed).length / 2} bytes>`,
+      }
+    : p;
 const fromB64 = (s: string) => new Uint8Array(Buffer.from(s, "base64url"));
 const publicKeyOf = (k: { alg: -7 | -8; key: string }): PublicKey => ({
   alg: k.alg as CoseAlg,

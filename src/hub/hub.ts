@@ -81,6 +81,7 @@ import {
   type LockSettings,
   SqliteEdgeStore,
 } from "../store/sqlite/edge-store.ts";
+import type { CloudSync } from "./cloud-sync.ts";
 import { type DataDir, setupCodeFile } from "./data-dir.ts";
 import { type MaterializeResult, materialize } from "./materialize.ts";
 import { HubKeys } from "./phone-keys.ts";
@@ -1537,6 +1538,9 @@ export class Hub {
     }
     if (changes) this.onOpsRecorded?.();
   }
+
+  /** The cloud sync when the hub was started with one (src/hub/cloud-sync.ts), else null. */
+  cloud: CloudSync | null = null;
 
   /** Called after local changes were recorded as operations (the cloud sync sends them). */
   onOpsRecorded: (() => void) | null = null;

@@ -42,6 +42,7 @@ export interface HubReplicaOptions {
 }
 
 const HLC_META = "ops.hlc_last";
+const GENESIS_META = "ops.genesis";
 
 /** The hub's operation log: genesis from the owner root, the hub's signer, the fold. */
 export class HubReplica {
@@ -77,6 +78,17 @@ export class HubReplica {
     }
     const rootHex = [...g.owners.keys()].join(",");
     if (this.#log && this.#rootHex === rootHex) return this.#log;
+    // A new owner root (key setup --replace) is a new genesis: the old log means nothing under it.
+    const stored = this.#o.store.getMeta(GENESIS_META);
+    if (stored !== rootHex) {
+      this.#o.store.transaction(() => {
+        if (stored !== null) {
+          this.#o.store.ops.clear();
+          this.#o.store.deleteMeta("ops.snapshot");
+        }
+        this.#o.store.setMeta(GENESIS_META, rootHex);
+      });
+    }
     const ops = this.#o.store.ops.all().map((r) => decodeHeldOp(this.#o.crypto, r.cose));
     const log = new OpLog(g);
     log.add(ops);

@@ -507,3 +507,17 @@ export const SyncRequestJson = z
     }),
   })
   .strict();
+
+/** Signed management operations (COSE_Sign1, base64url), as `POST /api/v1/ops` takes them. */
+export const SubmitOpsBody = z
+  .object({
+    ops: z.array(b64url(12_000)).min(1).max(500).openapi({ description: "COSE_Sign1 operations, base64url" }),
+  })
+  .strict();
+
+export const OpsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+    after: z.string().max(34).optional().openapi({ description: "HLC text: operations after this stamp" }),
+  })
+  .strict();

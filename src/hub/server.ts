@@ -16,6 +16,7 @@ import { MessageLink } from "../link/message-link.ts";
 import { listenTcpLink, type TcpLinkServer } from "../link/tcp-transport.ts";
 import { systemClock } from "../platform/system-clock.ts";
 import { createApi } from "./api.ts";
+import { CloudSync, type SyncOptions } from "./cloud-sync.ts";
 import { lockDataDir, openDataDir } from "./data-dir.ts";
 import { Hub } from "./hub.ts";
 
@@ -39,6 +40,13 @@ export interface StartOptions {
    * turns it off. Default: the API port + 1, or a free port when the API port is 0.
    */
   readonly linkPort?: number | null;
+  /**
+   * MQTT broker URL of the cloud (docs/protocol/sync.md), e.g. `mqtt://127.0.0.1:1883`; none by default.
+   * The hub works the same without it and while it is unreachable.
+   */
+  readonly cloud?: string;
+  /** Options of the cloud sync (tests shorten its timers). */
+  readonly sync?: Omit<SyncOptions, "url">;
   /** Where to print the first-run banner. Default console.log. */
   readonly print?: (line: string) => void;
 }
@@ -145,10 +153,18 @@ export async function startHub(opts: StartOptions): Promise<RunningHub> {
     }
   }
 
+  let sync: CloudSync | null = null;
+  if (opts.cloud) {
+    sync = new CloudSync(hub, { ...opts.sync, url: opts.cloud, log: (l) => print(l) });
+    hub.cloud = sync;
+    sync.start();
+  }
+
   // Written once everything listens: a failed start leaves no stale address behind.
   writeFileSync(join(dataDir.path, "hub.url"), `${url}\n`, { mode: 0o600 });
   print(`Latchkey hub ${hub.deviceId} listening on ${url}  (data: ${dataDir.path})`);
   if (linkUrl) print(`Phone link (TCP bridge to the locks): ${linkUrl}`);
+  if (opts.cloud) print(`Cloud sync: ${opts.cloud} (the hub keeps working whenever it is unreachable)`);
   print(
     `Locks: ${hub
       .locks()
@@ -179,6 +195,7 @@ export async function startHub(opts: StartOptions): Promise<RunningHub> {
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
       await linkServer?.close();
+      await sync?.close();
       hub.close();
       rmSync(join(dataDir.path, "hub.url"), { force: true });
       rmSync(join(dataDir.path, "hub.link"), { force: true });

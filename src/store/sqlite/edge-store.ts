@@ -33,8 +33,8 @@ import { EpochMs, Seconds } from "../../core/units.ts";
 import type { AuditQuery, AuditStore } from "../audit-store.ts";
 import type { SecretSealer } from "../secret-seal.ts";
 import { migrate } from "./migrate.ts";
-import { OpTables } from "./sync-store.ts";
 import { PhoneKeyTables } from "./phone-key-store.ts";
+import { OpTables } from "./sync-store.ts";
 
 /** A lock (door) driven by this hub. */
 export interface LockRecord {
@@ -419,6 +419,14 @@ export class SqliteEdgeStore implements AuditStore {
   checkpoints(): Map<number, AuditCheckpoint> {
     const rows = this.db.prepare("SELECT * FROM audit_checkpoints ORDER BY seq").all() as Row[];
     return new Map(rows.map((r) => [r.seq as number, this.cpFromRow(r)]));
+  }
+
+  /** Checkpoints with first ≤ seq ≤ last, ascending. */
+  checkpointsBetween(first: number, last: number): AuditCheckpoint[] {
+    const rows = this.db
+      .prepare("SELECT * FROM audit_checkpoints WHERE seq >= ? AND seq <= ? ORDER BY seq")
+      .all(first, last) as Row[];
+    return rows.map((r) => this.cpFromRow(r));
   }
 
   latestCheckpoint(): AuditCheckpoint | null {
