@@ -15,6 +15,11 @@
  *                         baseline.jwt_eddsa_verify: jose verifying three EdDSA JWTs (bench/keys.ts)
  *   link.unlock_roundtrip a whole phone↔lock unlock, in-memory and over loopback TCP (bench/link.ts)
  *   ops.merge             10,000 concurrent management operations from 3 replicas, merged (ops/s; bench/ops.ts)
+ *   cloud.ingest          audit events/s through publisher → MQTT broker → sync worker → PostgreSQL (bench/cloud.ts);
+ *                         baseline.pg_copy: raw COPY of the same rows into the same table, same run
+ *   cloud.scale_drain     events/s while 1,000 sites drain a 3-week backlog each (525 events) through Mosquitto,
+ *                         2 worker processes and PostgreSQL, with drain time, lost and duplicated (bench/cloud-scale.ts;
+ *                         needs both services, else skipped)
  *   baseline.sqlite_commit  a raw single-row SQLite WAL full-sync commit, measured in the same run,
  *                         alternating one-for-one with decision.pin.durable so both see the same disk noise
  */
@@ -33,6 +38,8 @@ import { FakeClock } from "../src/device/fake-clock.ts";
 import { openDataDir } from "../src/hub/data-dir.ts";
 import { Hub } from "../src/hub/hub.ts";
 import { nodeCrypto } from "../src/platform/node-crypto.ts";
+import { benchCloud } from "./cloud.ts";
+import { benchCloudScale } from "./cloud-scale.ts";
 import { benchGuestCode } from "./guest-code.ts";
 import { benchKeys } from "./keys.ts";
 import { benchLink } from "./link.ts";
@@ -228,7 +235,14 @@ async function main(): Promise<void> {
       ...(await benchLink()),
       ...benchOps(),
     ];
+    const cloud = await benchCloud();
+    metrics.push(...cloud.metrics);
+    const scale = await benchCloudScale();
+    metrics.push(...scale.metrics);
     const get = (n: string) => metrics.find((m) => m.name === n) as { p50: number; p99: number };
+    const value = (n: string) => (metrics.find((m) => m.name === n) as { value?: number } | undefined)?.value;
+    const ingest = value("cloud.ingest") ?? 0;
+    const copy = value("baseline.pg_copy");
     const ratio = round(get("decision.pin.durable").p99 / get("baseline.sqlite_commit").p99);
     const checks = {
       "decision.pin p99 < 1 ms": get("decision.pin").p99 < 1,
@@ -240,6 +254,15 @@ async function main(): Promise<void> {
         get("key.verify_chain3").p50 <= get("baseline.jwt_eddsa_verify").p50,
       "totp.validate p50 <= baseline.totp_library p50":
         get("totp.validate").p50 <= get("baseline.totp_library").p50,
+      "cloud.ingest >= 50,000 events/s": ingest >= 50_000,
+      "cloud.ingest >= 50% of baseline.pg_copy": copy !== undefined && ingest >= copy / 2,
+      "cloud.scale_drain: 1,000 sites drained, 0 lost, 0 duplicated, 0 chain problems":
+        scale.context !== null &&
+        scale.context.sites >= 1000 &&
+        scale.context.lost === 0 &&
+        scale.context.duplicated === 0 &&
+        scale.context.badSites === 0 &&
+        scale.context.chainProblems === 0,
     };
     const result = {
       generatedAt: new Date().toISOString(),
@@ -253,7 +276,12 @@ async function main(): Promise<void> {
       },
       users: USERS,
       metrics,
-      ratios: { "decision.pin.durable/baseline.sqlite_commit (p99)": ratio },
+      ratios: {
+        "decision.pin.durable/baseline.sqlite_commit (p99)": ratio,
+        "cloud.ingest/baseline.pg_copy": cloud.context["cloud.ingest/baseline.pg_copy"],
+      },
+      cloud: cloud.context,
+      cloudScale: scale.context,
       targets: checks,
     };
     const out = join(import.meta.dirname, "results", "latest.json");

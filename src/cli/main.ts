@@ -17,6 +17,7 @@ import type { User, WeekDaySchedule, YearDaySchedule } from "../core/model.ts";
 import { systemClock } from "../platform/system-clock.ts";
 import { intArg, parseDays, parseHm, parseInstant, parseLocalDateTime, parseLocks } from "./args.ts";
 import { type ClientOptions, call } from "./client.ts";
+import { registerCloudCommands } from "./cloud-commands.ts";
 import {
   clockInZone,
   formatEvent,
@@ -31,6 +32,7 @@ import {
 } from "./format.ts";
 import { registerCodeCommands } from "./guest-code-commands.ts";
 import { configDir } from "./issuer-wallet.ts";
+import { type HubIdentity, hubKeyOf, registerCloudLink, signAdminGrants } from "./owner-ops.ts";
 import { ownerAuthority, registerPhoneCommands } from "./phone-commands.ts";
 import { pinFromTerminal, readHidden, readPin } from "./prompt.ts";
 
@@ -318,8 +320,15 @@ program
       .argParser(intArg(1000, 1_000_000_000)),
   )
   .option("--no-supervise", "run the hub in this process (no restart after an audit durability failure)")
+  .addOption(
+    new Option(
+      "--cloud <mqtt-url>",
+      "sync with a Latchkey cloud through this MQTT 5 broker (e.g. mqtt://127.0.0.1:1883); the hub keeps working without it",
+    ).env("LATCHKEY_CLOUD"),
+  )
   .action(
     async (o: {
+      cloud?: string;
       port: number | string;
       linkPort?: number | string;
       host: string;
@@ -351,6 +360,7 @@ program
         maxAuditEvents,
         ...(o.tz ? { timeZone: o.tz } : {}),
         ...(o.linkPort !== undefined ? { linkPort: linkPortOf(o.linkPort) } : {}),
+        ...(o.cloud ? { cloud: cloudUrlOf(o.cloud) } : {}),
       });
       // Idempotent: on Ctrl-C the hub hears SIGINT from the terminal and again from the supervisor.
       let stopping: Promise<void> | null = null;
@@ -363,6 +373,30 @@ program
       exitWithSupervisor(() => void stop());
     },
   );
+
+/**
+ * The owner grants the hub's key the admin role (a `role.set` signed with the root), so the hub records
+ * its local changes as signed operations from now on (docs/protocol/operations.md).
+ */
+async function grantHubKey(rootFile: string, pass: string): Promise<void> {
+  const id = await call<HubIdentity>(opts(), "GET", "/api/v1/sync/identity");
+  const ops = await signAdminGrants(rootFile, pass, id.siteId, [hubKeyOf(id)]);
+  await call(opts(), "POST", "/api/v1/ops", { ops });
+}
+
+/** An MQTT broker URL (mqtt:, mqtts:, ws:, wss:); anything else is LK_INVALID_INPUT. */
+function cloudUrlOf(v: string): string {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new LatchkeyError("LK_INVALID_INPUT", "--cloud must be a URL such as mqtt://127.0.0.1:1883");
+  }
+  if (!["mqtt:", "mqtts:", "ws:", "wss:"].includes(u.protocol)) {
+    throw new LatchkeyError("LK_INVALID_INPUT", "--cloud must be an mqtt://, mqtts://, ws:// or wss:// URL");
+  }
+  return v;
+}
 
 function linkPortOf(v: number | string): number | null {
   const n = typeof v === "number" ? v : intArg(-1, 65535)(v);
@@ -431,6 +465,7 @@ program
     // The owner's root key for phone keys, registered with the claim (docs/protocol/digital-keys.md).
     let keyAuthority: { root: { alg: -7 | -8; key: string }; hubLink: string } | undefined;
     let rootFile: string | null = null;
+    let rootPass = "";
     const canAsk = Boolean(process.env.LATCHKEY_KEY_PASSPHRASE) || process.stdin.isTTY;
     if (o.keys && canAsk) {
       const hub = await call<{
@@ -443,6 +478,7 @@ program
       const a = await ownerAuthority(configDir(opts().configDir), hub, pass);
       keyAuthority = { root: a.root, hubLink: a.hubLink };
       rootFile = a.file;
+      rootPass = pass;
     }
     const r = await call<{ user: User; token: string }>(
       opts(),
@@ -452,6 +488,7 @@ program
       false,
     );
     writeFileSync(join(dir, "cli-token"), `${r.token}\n`, { mode: 0o600 });
+    if (rootFile) await grantHubKey(rootFile, rootPass);
     const keysLine = rootFile
       ? ` Owner root key for phone keys: ${safe(rootFile)} (keep it and its passphrase safe).`
       : " Phone keys: run `latchkey key setup` to create the owner's root key.";
@@ -496,8 +533,39 @@ program
     const list = lockId
       ? [await api<LockView>("GET", `/api/v1/locks/${enc(lockId)}`)]
       : await api<LockView[]>("GET", "/api/v1/locks");
-    out(list.map(statusLine).join("\n"), list);
+    let syncLine = "";
+    if (!lockId) {
+      // Admins also see the cloud sync (members lack the right: the line is left out for them).
+      const sy = await api<SyncView>("GET", "/api/v1/sync").catch(() => null);
+      if (sy) syncLine = `\n${cloudLine(sy)}`;
+    }
+    out(list.map(statusLine).join("\n") + syncLine, list);
   });
+
+interface SyncView {
+  ops: { active: boolean; total: number; unacked: number };
+  cloud: {
+    url: string;
+    connected: boolean;
+    lastAckAt: number | null;
+    pendingEvents: number;
+    pendingOps: number;
+    problem: { seq: number; what: string } | null;
+  } | null;
+}
+
+function cloudLine(s: SyncView): string {
+  const ops = s.ops.active
+    ? `${s.ops.total} signed operations`
+    : "changes not yet signed as operations (run latchkey key setup, or latchkey cloud link)";
+  if (!s.cloud) return `cloud: not configured (start with --cloud to sync); ${ops}`;
+  const c = s.cloud;
+  const last = c.lastAckAt ? `, last acknowledgement ${new Date(c.lastAckAt).toISOString()}` : "";
+  const problem = c.problem
+    ? `; CHAIN PROBLEM flagged by the cloud at seq ${c.problem.seq}: ${safe(c.problem.what)}`
+    : "";
+  return `cloud: ${c.connected ? "connected to" : "OFFLINE (working locally), broker"} ${safe(c.url)}${last}; ${c.pendingEvents} events and ${c.pendingOps} operations waiting to sync; ${ops}${problem}`;
+}
 
 // ------------------------------------------------------------------ users
 
@@ -1072,12 +1140,14 @@ registerCodeCommands(program, {
 
 // ------------------------------------------------------------------ phone keys (phone-commands.ts)
 
-registerPhoneCommands(program, {
+const phoneContext = {
   options: opts,
   out,
   warn,
-  userId: async (ref) => (await findUser(ref)).id,
-});
+  userId: async (ref: string) => (await findUser(ref)).id,
+};
+registerPhoneCommands(program, phoneContext);
+registerCloudLink(registerCloudCommands(program), phoneContext);
 
 // ------------------------------------------------------------------ API tokens
 

@@ -137,7 +137,10 @@ export function registerCloudLink(cloud: Command, ctx: PhoneCommandContext): voi
         } catch {
           throw new LatchkeyError("LK_CLOUD_UNAVAILABLE", `the cloud at ${base.origin} is unreachable`);
         }
-        const j = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } } & T;
+        const j = (await res.json().catch(() => ({}))) as {
+          error?: { code?: string; message?: string };
+          data: T;
+        };
         if (!res.ok) {
           const code = j.error?.code;
           throw new LatchkeyError(
@@ -145,7 +148,7 @@ export function registerCloudLink(cloud: Command, ctx: PhoneCommandContext): voi
             `cloud: ${j.error?.message ?? `HTTP ${res.status}`}`,
           );
         }
-        return j;
+        return j.data;
       };
       const id = await call<HubIdentity>(ctx.options(), "GET", "/api/v1/sync/identity");
       if (id.genesis.length === 0) {

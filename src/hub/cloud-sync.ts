@@ -90,12 +90,16 @@ export class CloudSync {
   #acked: number;
   #sent: number;
   #problem: { seq: number; what: string } | null = null;
+  /** First seq of each batch sent and not yet answered, oldest first. */
+  #inflight: number[] = [];
   #pumping = false;
   #opsInFlight = false;
   #stallTimer: NodeJS.Timeout | null = null;
   #lockTimers = new Map<string, NodeJS.Timeout>();
   #unsubscribe: (() => void) | null = null;
   #closed = false;
+  /** MQTT 5 first; 3.1.1 when the broker refuses 5 (the embedded Aedes broker speaks 3.1.1 only). */
+  #protocol: 5 | 4 = 5;
 
   constructor(hub: Hub, opts: SyncOptions) {
     this.#hub = hub;
@@ -140,7 +144,7 @@ export class CloudSync {
       version: this.#o.version,
     };
     const client = mqtt.connect(this.#o.url, {
-      protocolVersion: 5,
+      protocolVersion: this.#protocol,
       clientId: `lk-hub-${this.#hub.deviceId}`,
       clean: true,
       reconnectPeriod: this.#o.reconnectMs,
@@ -156,8 +160,22 @@ export class CloudSync {
       this.#pumping = false;
       this.#opsInFlight = false;
     });
-    client.on("error", (e) => this.#o.log(`cloud sync: ${e.message}`));
+    client.on("error", (e) => {
+      if (this.#protocol === 5 && /protocol version/i.test(e.message) && this.#client === client) {
+        // Everything the sync uses (QoS 1, retained messages, the Last Will) is in MQTT 3.1.1 too.
+        this.#o.log("cloud sync: the broker does not speak MQTT 5; using MQTT 3.1.1");
+        this.#protocol = 4;
+        this.#client = null;
+        void client.endAsync(true).then(() => this.#connect());
+        return;
+      }
+      this.#o.log(`cloud sync: ${e.message}`);
+    });
+    client.on("disconnect", (p) =>
+      this.#o.log(`cloud sync: the broker disconnected the hub (reason ${p.reasonCode ?? "?"})`),
+    );
     client.on("message", (topic, payload) => this.#onMessage(topic, payload));
+    client.on("reconnect", () => this.#o.log("cloud sync: reconnecting"));
   }
 
   async #onConnect(client: MqttClient): Promise<void> {
@@ -189,6 +207,7 @@ export class CloudSync {
       this.#o.log(`cloud sync: connected to ${this.#o.url}`);
       // Resume from the last acknowledgement (the hello's answer may move it).
       this.#sent = this.#acked;
+      this.#inflight = [];
       this.#pump();
       this.#pumpOps();
     } catch (e) {
@@ -217,7 +236,14 @@ export class CloudSync {
       this.#acked = through;
       this.#hub.store.setMeta(AUDIT_META, String(through));
     }
-    // The cloud stands behind what was sent (a gap, a lost batch): resend from its point.
+    // Acknowledgements answer batches in order (one worker; a shared subscription may reorder them, and
+    // the stall rule covers that). One that stops short of its batch's start means the cloud has a gap
+    // (a batch it refused or lost): resend from its point at once.
+    const first = this.#inflight.shift();
+    if (first !== undefined && through < first - 1) {
+      this.#sent = through;
+      this.#inflight = [];
+    }
     if (through > this.#sent) this.#sent = through;
     if (m.problem) {
       if (!this.#problem)
@@ -240,6 +266,7 @@ export class CloudSync {
         this.#stallTimer = null;
         if (this.#connected && this.#sent > this.#acked) {
           this.#sent = this.#acked;
+          this.#inflight = [];
           this.#pump();
         }
       }, this.#o.stallMs);
@@ -260,6 +287,7 @@ export class CloudSync {
           if (!batch) break;
           const last = batch.events.at(-1)!.seq;
           await client.publishAsync(this.#t.auditUp, encodeSync(batch), { qos: 1 });
+          this.#inflight.push(batch.events[0]!.seq);
           this.#sent = Math.max(this.#sent, last);
           this.#armStall();
         }
@@ -350,7 +378,7 @@ export class CloudSync {
   }
 
   async #publishLock(lockId: string): Promise<void> {
-    if (!this.#client || !this.#client.connected) return;
+    if (!this.#client?.connected) return;
     const status = JSON.parse(JSON.stringify(this.#hub.status(lockId))) as Record<string, unknown>;
     await this.#client.publishAsync(
       this.#t.lockState(lockId),

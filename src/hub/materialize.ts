@@ -87,7 +87,7 @@ function credentialFrom(
     case "pin": {
       const s = openSealed(ctx.crypto, ctx.sealKey, rc.sealed, sealContext(ctx.siteId, rc.id));
       if (s.kind === SealedKind.Held) {
-        if (!cur || cur.type !== "pin") return "missing";
+        if (cur?.type !== "pin") return "missing";
         if (sameBase(cur) && cur.duress === rc.duress) return "keep";
         return { ...cur, ...base, duress: rc.duress };
       }
@@ -100,7 +100,7 @@ function credentialFrom(
     case "totp": {
       const s = openSealed(ctx.crypto, ctx.sealKey, rc.sealed, sealContext(ctx.siteId, rc.id));
       if (s.kind === SealedKind.Held) {
-        if (!cur || cur.type !== "totp") return "missing";
+        if (cur?.type !== "totp") return "missing";
         if (sameBase(cur) && cur.requirePin === rc.requirePin) return "keep";
         return { ...cur, ...base, requirePin: rc.requirePin };
       }

@@ -68,9 +68,7 @@ export const CLOUD_FILTERS = {
 } as const;
 
 /** Which message a topic carries, and for which site (and lock): null for a topic not of this protocol. */
-export function parseTopic(
-  topic: string,
-):
+export function parseTopic(topic: string):
   | {
       kind: "hubStatus" | "hello" | "auditUp" | "auditAck" | "opsUp" | "opsUpAck" | "opsDown" | "opsDownAck";
       siteId: string;
@@ -115,16 +113,34 @@ const Ms = z
   .min(0)
   .max(2 ** 48);
 const Seq = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-const JsonValue: z.ZodType<unknown> = z.lazy(() =>
-  z.union([
-    z.null(),
-    z.boolean(),
-    z.number(),
-    z.string(),
-    z.array(JsonValue),
-    z.record(z.string(), JsonValue),
-  ]),
-);
+/** Whether `v` is a JSON value: null, boolean, finite number, string, array or plain object of them. */
+function isJsonValue(v: unknown): boolean {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(v);
+    case "object":
+      if (v === null) return true;
+      if (Array.isArray(v)) return v.every(isJsonValue);
+      return isJsonObject(v);
+    default:
+      return false;
+  }
+}
+function isJsonObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const k in v) if (!isJsonValue((v as Record<string, unknown>)[k])) return false;
+  return true;
+}
+/**
+ * A JSON object, checked in place (no copy): the same values the recursive zod union accepted, at a
+ * fraction of its cost on the ingest path (measured in bench/cloud.ts).
+ */
+const JsonObject = z.custom<Record<string, unknown>>(isJsonObject, { message: "expected a JSON object" });
 /** base64url without padding (RFC 4648 § 5) of a COSE_Sign1 operation. */
 const OpB64 = z
   .string()
@@ -142,7 +158,7 @@ export const AuditEventSchema = z.strictObject({
   at: Ms,
   lockId: z.string().min(1).max(64).nullable(),
   kind: z.enum(auditKinds),
-  data: z.record(z.string(), JsonValue),
+  data: JsonObject,
   prevHash: hex(64),
   hash: hex(64),
 });
@@ -179,7 +195,7 @@ export const LockStateSchema = z.strictObject({
   v: z.literal(1),
   at: Ms,
   lockId: z.string().regex(LOCK_ID),
-  status: z.record(z.string(), JsonValue),
+  status: JsonObject,
 });
 
 /**

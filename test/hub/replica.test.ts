@@ -150,7 +150,11 @@ describe("the hub's operation log", () => {
     expect(r.changed).toMatchObject({ usersWritten: ["usr_cloud1"], credentialsWritten: ["cred_cloud1"] });
     expect(h.hub.user("usr_cloud1").name).toBe("Chloe");
     const res = await settle(h, h.hub.lock("front-door").keypadEntry("731904"));
-    expect(res.decision).toMatchObject({ outcome: "grant", userId: "usr_cloud1", credentialId: "cred_cloud1" });
+    expect(res.decision).toMatchObject({
+      outcome: "grant",
+      userId: "usr_cloud1",
+      credentialId: "cred_cloud1",
+    });
     // Applying the same operations again changes nothing.
     expect(h.hub.applyOps(null, [], true).fresh).toBe(0);
   });

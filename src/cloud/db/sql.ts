@@ -17,6 +17,13 @@ export interface SqlResult<R> {
 export interface SqlQueryable {
   /** Run one statement. Throws the driver's error on failure (the caller maps it to a coded error). */
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<SqlResult<R>>;
+  /**
+   * Bulk-load rows with `sql`, a `COPY <table> (<columns>) FROM STDIN` statement, from `text` in
+   * PostgreSQL's text format (one row per line, tab-separated fields, `\N` for null, backslash escapes).
+   * Returns the number of rows loaded; throws the driver's error (e.g. `23505`) like `query`. Optional:
+   * callers fall back to INSERT where an adapter does not offer it.
+   */
+  copyIn?(sql: string, text: string): Promise<number>;
 }
 
 /** A database: queries, transactions, close. */

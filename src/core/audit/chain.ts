@@ -94,10 +94,19 @@ export function hashEvent(
   e: AuditEventInput,
   dataJson?: string,
 ): string {
+  return toHex(crypto.sha256(utf8(eventPreimage(seq, prevHash, e, dataJson))));
+}
+
+/**
+ * The text {@link hashEvent} hashes (before UTF-8 encoding): `"LK-AUDIT-v1\n" + prevHash + "\n" +
+ * canonicalJson({seq, at, lockId, kind, data})`. For platforms that hash strings natively (the cloud
+ * ingest hashes it with node:crypto); `dataJson` as for {@link hashEvent}.
+ */
+export function eventPreimage(seq: number, prevHash: string, e: AuditEventInput, dataJson?: string): string {
   // canonicalJson({ seq, at, lockId, kind, data }), written out with its keys in sorted order.
   const data = dataJson ?? canonicalJson(e.data);
   const body = `{"at":${canonicalJson(e.at)},"data":${data},"kind":${canonicalJson(e.kind)},"lockId":${canonicalJson(e.lockId)},"seq":${canonicalJson(seq)}}`;
-  return toHex(crypto.sha256(utf8(`${EVENT_DOMAIN}${prevHash}\n${body}`)));
+  return `${EVENT_DOMAIN}${prevHash}\n${body}`;
 }
 
 /** Link `e` after (`prevSeq`, `prevHash`). `dataJson` as for {@link hashEvent}. */
@@ -141,6 +150,35 @@ export function signAnchor(
 ): AuditAnchor {
   const sig = crypto.ed25519Sign(deviceKey, anchorMessage(deviceId, head.seq, head.hash));
   return { throughSeq: head.seq, hash: head.hash, at, signature: toHex(sig) };
+}
+
+/**
+ * Whether `cp` is the device's signature over (deviceId, cp.seq, cp.hash) with the 32-byte Ed25519
+ * `publicKey`. Never throws: a malformed signature is false. Does not check that `cp.hash` is the hash of
+ * the event at `cp.seq` (the caller compares it with its event).
+ */
+export function verifyCheckpoint(
+  crypto: CryptoPort,
+  deviceId: string,
+  publicKey: Uint8Array,
+  cp: Pick<AuditCheckpoint, "seq" | "hash" | "signature">,
+): boolean {
+  const sig = safeHex(cp.signature);
+  return sig !== null && crypto.ed25519Verify(publicKey, checkpointMessage(deviceId, cp.seq, cp.hash), sig);
+}
+
+/** Whether `anchor` is the device's signature over (deviceId, throughSeq, hash). Never throws. */
+export function verifyAnchor(
+  crypto: CryptoPort,
+  deviceId: string,
+  publicKey: Uint8Array,
+  anchor: Pick<AuditAnchor, "throughSeq" | "hash" | "signature">,
+): boolean {
+  const sig = safeHex(anchor.signature);
+  return (
+    sig !== null &&
+    crypto.ed25519Verify(publicKey, anchorMessage(deviceId, anchor.throughSeq, anchor.hash), sig)
+  );
 }
 
 /** Result of {@link verifyChain}. On failure, `problem` names the first bad seq and what is wrong. */

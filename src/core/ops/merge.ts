@@ -190,14 +190,16 @@ class Accumulator {
     switch (op.kind) {
       case "user.upsert": {
         if (this.removedUsers.has(t)) return SkipReason.Removed;
-        const before = this.users.get(t) ?? {
-          id: t,
-          name: null,
-          userType: "unrestricted",
-          userStatus: "occupiedEnabled",
-          expiringTimeout: null,
-          role: "member",
-        } satisfies ReplicaUser;
+        const before =
+          this.users.get(t) ??
+          ({
+            id: t,
+            name: null,
+            userType: "unrestricted",
+            userStatus: "occupiedEnabled",
+            expiringTimeout: null,
+            role: "member",
+          } satisfies ReplicaUser);
         const p = op.payload;
         this.users.set(t, {
           id: t,
@@ -424,7 +426,10 @@ export function encodeReplicaState(s: ReplicaState): Uint8Array {
       ["removedOwners", sortedSet(s.removedOwners)],
       ["roles", byKey(s.roles)],
       ["revokedRoles", sortedSet(s.revokedRoles)],
-      ["users", byKey(s.users).map(([id, u]) => [id, u.name, u.userType, u.userStatus, u.expiringTimeout, u.role])],
+      [
+        "users",
+        byKey(s.users).map(([id, u]) => [id, u.name, u.userType, u.userStatus, u.expiringTimeout, u.role]),
+      ],
       ["removedUsers", sortedSet(s.removedUsers)],
       [
         "credentials",
