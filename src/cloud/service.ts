@@ -53,6 +53,12 @@ export interface CloudOptions {
    * messages.
    */
   readonly group?: string;
+  /**
+   * How long the broker keeps a worker's session (and queues its messages) after a disconnect, s.
+   * Default one day: a worker that crashes or restarts finds its unacknowledged messages waiting. Tests
+   * on a shared broker use a short one so their sessions do not pile up.
+   */
+  readonly sessionExpirySeconds?: number;
   /** Where service lines go (never a secret). Default: stderr. */
   readonly log?: (line: string) => void;
   /** Wall clock, ms since the Unix epoch (default Date.now). */
@@ -178,6 +184,9 @@ export async function startCloud(opts: CloudOptions): Promise<CloudService> {
       try {
         client = await connectWorkerMqtt(mqttUrl, `latchkey-cloud-${id}-w${i}`, {
           protocolVersion: broker ? 4 : 5,
+          ...(opts.sessionExpirySeconds !== undefined
+            ? { sessionExpirySeconds: opts.sessionExpirySeconds }
+            : {}),
         });
       } catch (e) {
         throw new LatchkeyError(

@@ -18,7 +18,7 @@
  * Several workers share the load through an MQTT 5 shared subscription (`$share/<group>/…`), which needs
  * a broker that has them (Mosquitto, EMQX); the embedded Aedes broker runs one worker.
  */
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
+import mqtt, { type IClientOptions, type IPublishPacket, type ISubscriptionMap, type MqttClient } from "mqtt";
 import { type CryptoPort, toHex } from "../core/crypto.ts";
 import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import { admitOps, decodeHeldOp, genesisFromJson, keyDirectoryFrom } from "../core/ops/admit.ts";
@@ -86,6 +86,8 @@ export interface WorkerStats {
   retries: number;
   /** Audit events stored by this worker. */
   eventsStored: number;
+  /** Audit events received again and skipped (already stored): resends after an outage or a stall. */
+  eventsDuplicate: number;
 }
 
 /** A running worker. */
@@ -205,6 +207,8 @@ export async function publishOpsDown(
 interface Handled {
   /** Audit events stored (auditUp only). */
   readonly stored?: number;
+  /** Audit events already held (auditUp only). */
+  readonly duplicates?: number;
 }
 
 /**
@@ -226,6 +230,7 @@ export async function startWorker(opts: WorkerOptions): Promise<CloudWorker> {
     failed: 0,
     retries: 0,
     eventsStored: 0,
+    eventsDuplicate: 0,
   };
   let closing = false;
   let current: Promise<void> | null = null;
@@ -328,7 +333,7 @@ export async function startWorker(opts: WorkerOptions): Promise<CloudWorker> {
       log?.(`worker: site ${siteId} audit chain problem at seq ${r.problem.seq}: ${r.problem.what}`);
     const ack: AuditAckMsg = { v: 1, deviceId: siteId, through: r.through, problem: r.problem };
     publish(siteTopics(siteId).auditAck, ack);
-    return { stored: r.stored };
+    return { stored: r.stored, duplicates: r.duplicates };
   }
 
   async function onOpsUp(siteId: string, payload: Uint8Array): Promise<Handled> {
@@ -466,6 +471,7 @@ export async function startWorker(opts: WorkerOptions): Promise<CloudWorker> {
         const r = await dispatch(packet.topic, payload);
         stats.handled++;
         stats.eventsStored += r.stored ?? 0;
+        stats.eventsDuplicate += r.duplicates ?? 0;
         return epoch === started;
       } catch (e) {
         if (isLatchkeyError(e) && e.code === "LK_SYNC_MALFORMED") {
@@ -518,7 +524,22 @@ export async function startWorker(opts: WorkerOptions): Promise<CloudWorker> {
 
   const prefix = opts.shared ? `$share/${opts.group ?? SHARED_GROUP}/` : "";
   const filters = Object.values(CLOUD_FILTERS).map((f) => prefix + f);
-  const granted = await client.subscribeAsync(filters, { qos: 1 });
+  // The map form with `resubscribe`: mqtt.js skips topics it believes subscribed, and a broker that
+  // restores a persistent session after a restart may not restore its shared subscriptions
+  // (Mosquitto 2.0): subscribe again on every (re)connection, or the worker goes deaf.
+  // (mqtt.js deletes the `resubscribe` key from the map it is given: a fresh map every time.)
+  const subscription = () =>
+    ({
+      ...Object.fromEntries(filters.map((f) => [f, { qos: 1 as const }])),
+      resubscribe: true,
+    }) as unknown as ISubscriptionMap;
+  const onConnect = () => {
+    client.subscribe(subscription(), (err) => {
+      if (err) log?.(`worker: re-subscribing failed: ${err.message}`);
+    });
+  };
+  client.on("connect", onConnect);
+  const granted = await client.subscribeAsync(subscription());
   const bad = granted.filter((g) => g.qos > 2);
   if (bad.length > 0) {
     client.off("close", onClose);
@@ -535,6 +556,7 @@ export async function startWorker(opts: WorkerOptions): Promise<CloudWorker> {
       const pending = current;
       if (pending) await Promise.race([pending, sleep(timeoutMs)]);
       client.off("close", onClose);
+      client.off("connect", onConnect);
     },
   };
 }

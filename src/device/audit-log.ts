@@ -90,6 +90,8 @@ export class AuditLog {
       this.checkpointQueued = true;
       this.o.defer(() => {
         this.checkpointQueued = false;
+        // The owner closed the log (and its store) before this ran: nothing to sign any more.
+        if (this.closed) return;
         this.safely(() => {
           this.checkpoint();
           this.trimIfNeeded();
@@ -111,6 +113,13 @@ export class AuditLog {
   /** Append events with no other state change. */
   append(...events: AuditEventInput[]): AuditEvent[] {
     return this.commit(events);
+  }
+
+  private closed = false;
+
+  /** Stop deferred work (a queued checkpoint or trim); call before closing the store. Idempotent. */
+  close(): void {
+    this.closed = true;
   }
 
   /** Sign the current head (no-op when already signed). Called periodically and at shutdown. */

@@ -90,6 +90,8 @@ export class CloudSync {
   #acked: number;
   #sent: number;
   #problem: { seq: number; what: string } | null = null;
+  /** Consecutive stalls (no acknowledgement in time), for the resend backoff. */
+  #stalls = 0;
   /** First seq of each batch sent and not yet answered, oldest first. */
   #inflight: number[] = [];
   #pumping = false;
@@ -254,6 +256,7 @@ export class CloudSync {
       return;
     }
     this.#problem = null;
+    this.#stalls = 0;
     this.#armStall();
     this.#pump();
   }
@@ -262,14 +265,19 @@ export class CloudSync {
     if (this.#stallTimer) clearTimeout(this.#stallTimer);
     this.#stallTimer = null;
     if (this.#sent > this.#acked) {
+      // Exponential backoff with jitter across consecutive stalls: when a thousand hubs come back at
+      // once and the cloud falls behind, they do not all resend their window at the same moment.
+      const backoff = Math.min(this.#o.stallMs * 2 ** this.#stalls, 60_000);
+      const delay = Math.round(backoff * (0.75 + Math.random() * 0.5));
       this.#stallTimer = setTimeout(() => {
         this.#stallTimer = null;
         if (this.#connected && this.#sent > this.#acked) {
+          this.#stalls = Math.min(this.#stalls + 1, 16);
           this.#sent = this.#acked;
           this.#inflight = [];
           this.#pump();
         }
-      }, this.#o.stallMs);
+      }, delay);
       this.#stallTimer.unref();
     }
   }

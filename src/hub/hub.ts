@@ -350,6 +350,7 @@ export class Hub {
       this.persistHousekeeping();
       this.audit.checkpoint();
     } finally {
+      this.audit.close();
       this.store.close();
     }
   }

@@ -104,6 +104,7 @@ describe("startCloud", () => {
           dataDir: dir,
           databaseUrl: url,
           mqttUrl: MOSQUITTO_URL,
+          sessionExpirySeconds: 5,
           apiPort: 0,
           workers: 2,
           log: (l) => lines.push(l),

@@ -49,6 +49,7 @@ beforeAll(async () => {
     databaseUrl: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
     dataDir: dir,
     mqttUrl: MOSQUITTO_URL,
+    sessionExpirySeconds: 5,
     apiPort: 0,
     clock: () => h.clock.now(),
     log: () => {},

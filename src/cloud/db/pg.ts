@@ -117,6 +117,26 @@ export async function openPg(url: string, opts: PgOptions = {}): Promise<SqlClie
     throw new LatchkeyError("LK_CLOUD_UNAVAILABLE", `cannot open PostgreSQL: ${(e as Error).message}`);
   }
 
+  /**
+   * A connection out of the pool, with an 'error' listener for as long as it is out: the pool removes
+   * its own at checkout, and a server that dies mid-transaction would otherwise raise an unhandled
+   * error and end the process. A connection that failed is destroyed, not returned.
+   */
+  const borrow = async () => {
+    const conn = await pool.connect();
+    let lost = false;
+    const onError = () => {
+      lost = true;
+    };
+    conn.on("error", onError);
+    return {
+      conn,
+      release(failed: boolean) {
+        conn.off("error", onError);
+        conn.release(lost || failed ? true : undefined);
+      },
+    };
+  };
   let closed: Promise<void> | null = null;
   const client: SqlClient = {
     kind: "pg",
@@ -124,15 +144,15 @@ export async function openPg(url: string, opts: PgOptions = {}): Promise<SqlClie
       return toResult<R>(await pool.query(sql, params as unknown[] | undefined));
     },
     async copyIn(sql: string, text: string): Promise<number> {
-      const conn = await pool.connect();
+      const { conn, release } = await borrow();
       try {
         return await copyIn(conn, sql, text);
       } finally {
-        conn.release();
+        release(false);
       }
     },
     async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
-      const conn = await pool.connect();
+      const { conn, release } = await borrow();
       let broken = false;
       try {
         await conn.query("BEGIN");
@@ -153,7 +173,7 @@ export async function openPg(url: string, opts: PgOptions = {}): Promise<SqlClie
         }
         throw e;
       } finally {
-        conn.release(broken ? true : undefined);
+        release(broken);
       }
     },
     close(): Promise<void> {
