@@ -255,7 +255,8 @@ export class Hub {
       lockIds: () => [...this.runtimes.keys()],
       user: (id) => this.user(id),
       requireRole: (actor, min) => this.requireRole(actor, min),
-      adminCommit: (actor, data, apply, lockId) => this.adminCommit(actor, data, apply, lockId ?? null),
+      adminCommit: (actor, data, apply, lockId, changes) =>
+        this.adminCommit(actor, data, apply, lockId ?? null, changes),
       gates: () => [...this.gates.values()],
     });
     this.replica = new HubReplica({
@@ -1701,6 +1702,15 @@ export class Hub {
       this.guestKeysCache.clear();
       this.rebuildIndex();
       for (const l of this.store.locks()) this.runtimes.get(l.id)?.updateRecord(l);
+    }
+    if (result.fresh > 0) {
+      // Phone keys revoked elsewhere: a new signed revocation list for the locks and the wallets.
+      const revoked = this.replica.state()?.revokedKeys ?? new Set<string>();
+      const live = this.store.phoneKeys
+        .keys()
+        .filter((k) => k.revokedAt === null && revoked.has(k.serial.toLowerCase()))
+        .map((k) => k.serial);
+      if (live.length > 0) this.keys.revokeSerials(actor, live, "keys.revoke_remote", [], false);
     }
     if (!wasActive && this.replica.active()) this.recordSnapshot();
     return {

@@ -50,6 +50,7 @@ import {
   type PhoneKeyTables,
   type StoredRevocationList,
 } from "../store/sqlite/phone-key-store.ts";
+import type { LocalChange } from "./replica.ts";
 
 /** The role a caller has, as the hub resolved it. */
 interface Actor {
@@ -75,6 +76,7 @@ export interface PhoneKeyHost {
     data: Record<string, JsonValue>,
     apply: () => void,
     lockId?: string | null,
+    changes?: () => LocalChange[],
   ): void;
   gates(): PhoneGate[];
 }
@@ -411,34 +413,47 @@ export class HubKeys {
     };
     if (req.userId !== undefined) audit.userId = req.userId;
     if (lease !== null) audit.leaseSeconds = lease;
-    this.#h.adminCommit(actor, audit, () => {
-      const leaf = issueKey(this.#h.crypto, this.#issuer, {
-        serial,
-        holder: req.holder,
-        scope,
-        nbf: nbf as NumericDate,
-        exp: exp as NumericDate,
-        rights,
-        schedule,
-        leaseSeconds: lease,
-      });
-      record = {
-        serial: toHex(serial),
-        userId: req.userId ?? null,
-        name,
-        holderKeyId,
-        scope: scopeToText(scope),
-        rights,
-        nbf,
-        exp,
-        leaseSeconds: lease,
-        chain: [a.hubLink, leaf],
-        issuedBy: actor.userId,
-        issuedAt: this.#h.clock.now(),
-        revokedAt: null,
-      };
-      this.#h.tables.insertKey(record);
-    });
+    this.#h.adminCommit(
+      actor,
+      audit,
+      () => {
+        const leaf = issueKey(this.#h.crypto, this.#issuer, {
+          serial,
+          holder: req.holder,
+          scope,
+          nbf: nbf as NumericDate,
+          exp: exp as NumericDate,
+          rights,
+          schedule,
+          leaseSeconds: lease,
+        });
+        record = {
+          serial: toHex(serial),
+          userId: req.userId ?? null,
+          name,
+          holderKeyId,
+          scope: scopeToText(scope),
+          rights,
+          nbf,
+          exp,
+          leaseSeconds: lease,
+          chain: [a.hubLink, leaf],
+          issuedBy: actor.userId,
+          issuedAt: this.#h.clock.now(),
+          revokedAt: null,
+        };
+        this.#h.tables.insertKey(record);
+      },
+      null,
+      // The same key as an operation (docs/protocol/operations.md `key.issue`): the cloud lists it.
+      () => [
+        {
+          kind: "key.issue",
+          target: toHex(serial),
+          payload: { holder: holderKeyId, rights, nbf, exp },
+        } as LocalChange,
+      ],
+    );
     const r = record as unknown as PhoneKeyRecord;
     return { record: r, view: view(r) };
   }
@@ -491,6 +506,7 @@ export class HubKeys {
     serials: readonly string[],
     action: string,
     unregistered: readonly string[] = [],
+    record = true,
   ): { serial: string; listVersion: number } {
     const a = this.#requireAuthority();
     this.#hubLink(a);
@@ -500,27 +516,40 @@ export class HubKeys {
     let stored: StoredRevocationList | null = null;
     const data: Record<string, JsonValue> = { action, serials: [...serials, ...unregistered] };
     if (unregistered.length > 0) data.unregistered = true;
-    this.#h.adminCommit(actor, data, () => {
-      this.#h.tables.markRevoked(serials, this.#h.clock.now());
-      const revoked = this.#h.tables
-        .keys()
-        .filter((k) => k.revokedAt !== null)
-        .map((k) => hexBytes(k.serial));
-      for (const u of unregistered) revoked.push(hexBytes(u));
-      const previous = current ? decodeListRanges(this.#h.crypto, this.#issuer, current) : [];
-      const ranges = mergeRanges(previous, rangesFromSerials(revoked));
-      const nowS = this.#nowS();
-      const version = Math.max(nowS, (current?.version ?? 0) + 1);
-      const issuedAt = Math.max(nowS, version) as NumericDate;
-      const list = signRevocationList(this.#h.crypto, this.#issuer, {
-        scope: this.#site,
-        version,
-        issuedAt,
-        ranges,
-      });
-      stored = { scope: scopeToText(this.#site), version, issuedAt, list, signerChain: [a.hubLink] };
-      this.#h.tables.putRevocationList(HUB_LISTS, stored);
-    });
+    this.#h.adminCommit(
+      actor,
+      data,
+      () => {
+        this.#h.tables.markRevoked(serials, this.#h.clock.now());
+        const revoked = this.#h.tables
+          .keys()
+          .filter((k) => k.revokedAt !== null)
+          .map((k) => hexBytes(k.serial));
+        for (const u of unregistered) revoked.push(hexBytes(u));
+        const previous = current ? decodeListRanges(this.#h.crypto, this.#issuer, current) : [];
+        const ranges = mergeRanges(previous, rangesFromSerials(revoked));
+        const nowS = this.#nowS();
+        const version = Math.max(nowS, (current?.version ?? 0) + 1);
+        const issuedAt = Math.max(nowS, version) as NumericDate;
+        const list = signRevocationList(this.#h.crypto, this.#issuer, {
+          scope: this.#site,
+          version,
+          issuedAt,
+          ranges,
+        });
+        stored = { scope: scopeToText(this.#site), version, issuedAt, list, signerChain: [a.hubLink] };
+        this.#h.tables.putRevocationList(HUB_LISTS, stored);
+      },
+      null,
+      // Revocation as operations: it wins everywhere, and the cloud shows it.
+      // (Not for a revocation that arrived as an operation: it is in the log already.)
+      () =>
+        record
+          ? [...serials, ...unregistered].map(
+              (serial) => ({ kind: "key.revoke", target: serial.toLowerCase(), payload: {} }) as LocalChange,
+            )
+          : [],
+    );
     const s = stored as unknown as StoredRevocationList;
     for (const g of this.#h.gates()) {
       try {

@@ -205,6 +205,34 @@ describe("the hub's operation log", () => {
     expect(h.hub.user(h.owner.userId)).toBeTruthy();
   });
 
+  it("records phone keys issued and revoked; a key revoked in the cloud is revoked at the hub's locks", () => {
+    const { cloud } = setup();
+    const phone = ed();
+    const { record } = h.hub.keys.issue(h.owner, {
+      holder: phone.pk,
+      name: "Sam's phone",
+      rights: ["unlock"],
+      until: h.clock.now() + 86_400_000,
+    });
+    const state = h.hub.replica.state()!;
+    expect(state.keys.get(record.serial)).toMatchObject({ rights: 1 });
+    const listBefore = h.hub.status("front-door").phoneKeys;
+    const r = h.hub.applyOps(
+      null,
+      [sign(cloud, h.clock.now() + 5, cloudNode, { kind: "key.revoke", target: record.serial, payload: {} })],
+      true,
+    );
+    expect(r.refused).toEqual([]);
+    expect(h.hub.store.phoneKeys.keys().find((k) => k.serial === record.serial)?.revokedAt).not.toBeNull();
+    expect(h.hub.status("front-door").phoneKeys).not.toEqual(listBefore);
+    // Revoked once: the hub did not record its own key.revoke for a revocation that came as one.
+    const revokes = h.hub.store.ops
+      .all()
+      .map((o) => decodeHeldOp(c, o.cose))
+      .filter((o) => o.kind === "key.revoke");
+    expect(revokes).toHaveLength(1);
+  });
+
   it("survives a restart: the log reloads and keeps stamping after what it held", () => {
     setup();
     h.hub.addUser(h.owner, { name: "Eve" });
