@@ -125,6 +125,12 @@ export function registerCloudLink(cloud: Command, ctx: PhoneCommandContext): voi
           "--cloud-api must be a URL such as http://127.0.0.1:8788",
         );
       }
+      if (base.protocol !== "http:" && base.protocol !== "https:") {
+        throw new LatchkeyError(
+          "LK_INVALID_INPUT",
+          "--cloud-api is the cloud's REST API, an http:// or https:// URL (the mqtt:// URL goes to `latchkey start --cloud`)",
+        );
+      }
       const cloudCall = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
         let res: Response;
         try {
@@ -145,7 +151,7 @@ export function registerCloudLink(cloud: Command, ctx: PhoneCommandContext): voi
           const code = j.error?.code;
           throw new LatchkeyError(
             code && /^LK_[A-Z_]+$/.test(code) ? (code as "LK_INVALID_INPUT") : "LK_INVALID_INPUT",
-            `cloud: ${j.error?.message ?? `HTTP ${res.status}`}`,
+            `cloud: ${(j.error?.message ?? `HTTP ${res.status}`).replace(/^LK_[A-Z_]+: /, "")}`,
           );
         }
         return j.data;

@@ -90,6 +90,8 @@ export class CloudSync {
   #acked: number;
   #sent: number;
   #problem: { seq: number; what: string } | null = null;
+  /** Whether the cloud answered anything since the last connection. */
+  #heard = false;
   /** Consecutive stalls (no acknowledgement in time), for the resend backoff. */
   #stalls = 0;
   /** First seq of each batch sent and not yet answered, oldest first. */
@@ -183,27 +185,9 @@ export class CloudSync {
   async #onConnect(client: MqttClient): Promise<void> {
     try {
       await client.subscribeAsync([this.#t.auditAck, this.#t.opsUpAck, this.#t.opsDown], { qos: 1 });
-      const online: HubStatusMsg = {
-        v: 1,
-        online: true,
-        at: this.#hub.now(),
-        deviceId: this.#hub.deviceId,
-        version: this.#o.version,
-      };
-      await client.publishAsync(this.#t.hubStatus, encodeSync(online), { qos: 1, retain: true });
-      for (const l of this.#hub.locks()) await this.#publishLock(l.id);
-      const head = this.#hub.store.head();
-      await client.publishAsync(
-        this.#t.hello,
-        encodeSync({
-          v: 1,
-          deviceId: this.#hub.deviceId,
-          at: this.#hub.now(),
-          auditHead: head,
-          opCount: this.#hub.store.ops.counts().total,
-        }),
-        { qos: 1 },
-      );
+      this.#heard = false;
+      await this.#introduce(client);
+      this.#helloAgain(client, this.#o.stallMs);
       this.#connected = true;
       this.#lastConnectedAt = this.#hub.now();
       this.#o.log(`cloud sync: connected to ${this.#o.url}`);
@@ -217,9 +201,48 @@ export class CloudSync {
     }
   }
 
+  /** Status (retained), every lock's state (retained) and `hello`: who the hub is and where it stands. */
+  async #introduce(client: MqttClient): Promise<void> {
+    const online: HubStatusMsg = {
+      v: 1,
+      online: true,
+      at: this.#hub.now(),
+      deviceId: this.#hub.deviceId,
+      version: this.#o.version,
+    };
+    await client.publishAsync(this.#t.hubStatus, encodeSync(online), { qos: 1, retain: true });
+    for (const l of this.#hub.locks()) await this.#publishLock(l.id);
+    await client.publishAsync(
+      this.#t.hello,
+      encodeSync({
+        v: 1,
+        deviceId: this.#hub.deviceId,
+        at: this.#hub.now(),
+        auditHead: this.#hub.store.head(),
+        opCount: this.#hub.store.ops.counts().total,
+      }),
+      { qos: 1 },
+    );
+  }
+
+  /**
+   * Until the cloud answers anything, say hello again (backing off to a minute): a cloud that did not
+   * know the site yet (the hub started syncing before `latchkey cloud link`) learns its status, locks
+   * and resume point as soon as it does.
+   */
+  #helloAgain(client: MqttClient, delay: number): void {
+    const t = setTimeout(() => {
+      if (this.#heard || this.#client !== client || !this.#connected) return;
+      void this.#introduce(client).catch(() => {});
+      this.#helloAgain(client, Math.min(delay * 2, 60_000));
+    }, delay);
+    t.unref();
+  }
+
   #onMessage(topic: string, payload: Buffer): void {
     const t = parseTopic(topic);
     if (!t || t.siteId !== this.#hub.deviceId) return;
+    this.#heard = true;
     try {
       if (t.kind === "auditAck") this.#onAuditAck(decodeSync(AuditAckSchema, payload, "audit/ack"));
       else if (t.kind === "opsUpAck") this.#onOpsUpAck(decodeSync(OpsAckSchema, payload, "ops/up/ack"));

@@ -12,15 +12,15 @@
  * Entities the log never mentions (none, once the log is active: activation records a snapshot) are left
  * alone. Only differences are written, so applying the same state twice changes nothing.
  */
-import { pinDigest } from "../core/credentials/pin-policy.ts";
+import { assertPinAcceptable, effectiveMinLength, pinDigest } from "../core/credentials/pin-policy.ts";
 import {
   TOTP_DEFAULT_ALGORITHM,
   TOTP_DEFAULT_DIGITS,
   TOTP_DEFAULT_STEP_SECONDS,
 } from "../core/credentials/totp.ts";
 import { type CryptoPort, toHex } from "../core/crypto.ts";
-import { isLatchkeyError } from "../core/errors.ts";
-import type { Credential, LockScope, User } from "../core/model.ts";
+import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
+import { type Credential, inScope, type LockScope, type User } from "../core/model.ts";
 import type { ReplicaCredential, ReplicaState } from "../core/ops/merge.ts";
 import { openSealed, SealedKind, sealContext } from "../core/ops/seal.ts";
 import { EpochMs, Seconds } from "../core/units.ts";
@@ -67,6 +67,7 @@ function credentialFrom(
   ctx: MaterializeContext,
   rc: ReplicaCredential,
   cur: Credential | undefined,
+  others: ReadonlyMap<string, Credential>,
 ): Credential | "keep" | "missing" {
   const base = {
     id: rc.id,
@@ -95,6 +96,9 @@ function credentialFrom(
       const digest = pinDigest(ctx.crypto, ctx.pinSecret, s.pin);
       if (cur && cur.type === "pin" && sameBase(cur) && cur.pinDigest === digest && cur.duress === rc.duress)
         return "keep";
+      // The hub's own PIN rules hold whoever set the PIN: the lock's minimum length (raised with the
+      // number of codes) and no shared codes on an overlapping lock (LK_PIN_TOO_SHORT, LK_PIN_IN_USE).
+      checkPinHere(ctx, rc.id, base.locks, s.pin, digest, others);
       return { ...base, type: "pin", pinDigest: digest, pinLength: s.pin.length, duress: rc.duress };
     }
     case "totp": {
@@ -124,6 +128,40 @@ function credentialFrom(
         lastStep: cur?.type === "totp" && toHex(cur.secret) === toHex(s.secret) ? cur.lastStep : null,
       };
     }
+  }
+}
+
+function overlaps(a: LockScope, b: LockScope): boolean {
+  if (a === "all" || b === "all") return true;
+  return a.some((id) => b.includes(id));
+}
+
+/** Throws LK_PIN_TOO_SHORT / LK_PIN_WEAK / LK_PIN_IN_USE as the hub's `setPin` would. */
+function checkPinHere(
+  ctx: MaterializeContext,
+  id: string,
+  scope: LockScope,
+  pin: string,
+  digest: string,
+  creds: ReadonlyMap<string, Credential>,
+): void {
+  const pinsOnScope = [...creds.values()].filter(
+    (c): c is Extract<Credential, { type: "pin" }> =>
+      c.type === "pin" && c.id !== id && overlaps(c.locks, scope),
+  );
+  const locks = ctx.locks().filter((l) => scope === "all" || scope.includes(l.id));
+  const minLength = Math.max(
+    4,
+    ...locks.map((l) =>
+      effectiveMinLength(
+        { minLength: l.settings.pinMinLength },
+        pinsOnScope.filter((c) => inScope(c.locks, l.id)).length,
+      ),
+    ),
+  );
+  assertPinAcceptable(pin, minLength);
+  if (pinsOnScope.some((c) => c.pinDigest === digest)) {
+    throw new LatchkeyError("LK_PIN_IN_USE", "another credential on this lock already has this PIN");
   }
 }
 
@@ -195,7 +233,7 @@ export function materialize(ctx: MaterializeContext, state: ReplicaState): Mater
     }
     let next: ReturnType<typeof credentialFrom>;
     try {
-      next = credentialFrom(ctx, rc, creds.get(id));
+      next = credentialFrom(ctx, rc, creds.get(id), creds);
     } catch (e) {
       r.credentialsRefused.push({ id, code: isLatchkeyError(e) ? e.code : "LK_INTERNAL" });
       continue;

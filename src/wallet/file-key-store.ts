@@ -50,7 +50,7 @@ export class FileKeyStore implements SecureKeyStore {
    */
   static open(path: string, passphrase: string): FileKeyStore {
     if (typeof passphrase !== "string" || passphrase.length < 8) {
-      throw new LatchkeyError("LK_INVALID_INPUT", "the wallet passphrase must be at least 8 characters");
+      throw new LatchkeyError("LK_INVALID_INPUT", "a key file passphrase must be at least 8 characters");
     }
     if (!existsSync(path)) {
       const salt = randomBytes(16);

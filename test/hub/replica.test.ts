@@ -159,6 +159,55 @@ describe("the hub's operation log", () => {
     expect(h.hub.applyOps(null, [], true).fresh).toBe(0);
   });
 
+  it("holds a PIN set elsewhere to the hub's own rules: no shared codes, the lock's minimum length", async () => {
+    const { cloud } = setup();
+    const sam = h.hub.addUser(h.owner, { name: "Sam" });
+    h.hub.setPin(h.owner, sam.id, "480613");
+    h.hub.updateLockSettings(h.owner, "front-door", { pinMinLength: 8 });
+    const t = h.clock.now();
+    const box = (id: string, pin: string) =>
+      sealToLock(c, h.hub.sealPublicKey, { kind: SealedKind.Pin, pin }, sealContext(h.hub.deviceId, id));
+    const pin = (id: string, digits: string, i: number) =>
+      sign(cloud, t + 10 + i, cloudNode, {
+        kind: "credential.upsert",
+        target: id,
+        payload: {
+          userId: "usr_x",
+          type: "pin",
+          locks: "all",
+          label: null,
+          sealed: box(id, digits),
+          duress: false,
+        },
+      });
+    const r = h.hub.applyOps(
+      null,
+      [
+        sign(cloud, t + 9, cloudNode, { kind: "user.upsert", target: "usr_x", payload: { name: "Xavier" } }),
+        pin("cred_shared", "48061300", 0),
+        pin("cred_short", "5830", 1),
+        pin("cred_dup", "480613", 2),
+        pin("cred_ok", "73190482", 3),
+      ],
+      true,
+    );
+    expect(r.changed?.credentialsRefused).toEqual([
+      { id: "cred_short", code: "LK_PIN_TOO_SHORT" },
+      { id: "cred_dup", code: "LK_PIN_TOO_SHORT" },
+    ]);
+    expect(r.changed?.credentialsWritten).toEqual(["cred_shared", "cred_ok"]);
+    // Sam's 480613 still opens as Sam's; the too-short PIN does not open at all.
+    expect((await settle(h, h.hub.lock("front-door").keypadEntry("480613"))).decision).toMatchObject({
+      userId: sam.id,
+    });
+    expect((await settle(h, h.hub.lock("front-door").keypadEntry("5830"))).decision?.outcome).not.toBe(
+      "grant",
+    );
+    // The same PIN twice from elsewhere: the second is refused as shared.
+    const again = h.hub.applyOps(null, [pin("cred_twin", "73190482", 4)], true);
+    expect(again.changed?.credentialsRefused).toContainEqual({ id: "cred_twin", code: "LK_PIN_IN_USE" });
+  });
+
   it("removal wins: a user removed at the hub stays removed when an older cloud edit of it arrives later", () => {
     const { cloud } = setup();
     const u = h.hub.addUser(h.owner, { name: "Dan" });
