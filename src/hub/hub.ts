@@ -1394,6 +1394,23 @@ export class Hub {
       codeId: r.codeId,
       actorId: actor ? actor.userId : `issuer:${r.issuerId}`,
     });
+    // The revocation as an operation too, so it reaches the cloud (and wins there, for good).
+    try {
+      this.store.transaction(() =>
+        this.replica.record([
+          {
+            kind: "guestcode.revoke",
+            target: r.codeId,
+            payload: { issuerId: r.issuerId, epoch: r.epoch, dropAfter: r.dropAfter },
+          } as LocalChange,
+        ]),
+      );
+      this.onOpsRecorded?.();
+    } catch (e) {
+      // The lock applied the revocation already; only its copy for the cloud failed (logged, not fatal).
+      this.replica.invalidate();
+      console.error(`latchkey: guest-code revocation not recorded as an operation: ${(e as Error).message}`);
+    }
     return { status: "revoked" };
   }
 
@@ -1711,6 +1728,31 @@ export class Hub {
         .filter((k) => k.revokedAt === null && revoked.has(k.serial.toLowerCase()))
         .map((k) => k.serial);
       if (live.length > 0) this.keys.revokeSerials(actor, live, "keys.revoke_remote", [], false);
+    }
+    if (result.fresh > 0) {
+      // Guest codes revoked elsewhere: revoke them at the lock whose issuer made them.
+      for (const g of this.replica.state()?.revokedGuestCodes.values() ?? []) {
+        for (const l of this.store.locks()) {
+          const issuer = this.store.guestCodeIssuers(l.id).find((x) => x.issuerId === g.issuerId);
+          if (!issuer || g.epoch !== issuer.epoch) continue;
+          const rt = this.lock(l.id);
+          if (rt.guestCodeState(g.issuerId, g.epoch, g.codeId)?.revoked) continue;
+          try {
+            rt.revokeGuestCode(g, {
+              action: "guestCode.revoke",
+              lockId: l.id,
+              issuerId: g.issuerId,
+              epoch: g.epoch,
+              codeId: g.codeId,
+              actorId: actor ? actor.userId : fromCloud ? "cloud" : "system",
+            });
+          } catch (e) {
+            console.error(
+              `latchkey: guest-code revocation from an operation not applied: ${(e as Error).message}`,
+            );
+          }
+        }
+      }
     }
     if (!wasActive && this.replica.active()) this.recordSnapshot();
     return {

@@ -282,6 +282,35 @@ describe("the hub's operation log", () => {
     expect(revokes).toHaveLength(1);
   });
 
+  it("records guest-code revocations, and applies one made elsewhere at the issuer's lock", () => {
+    const { cloud } = setup();
+    const issuer = h.hub.enrolIssuer(h.owner, "front-door");
+    const dropAfter = 40_000_000;
+    h.hub.revokeGuestCode(h.owner, "front-door", {
+      issuerId: issuer.issuerId,
+      epoch: issuer.epoch,
+      codeId: "00000000000000a1",
+      dropAfter,
+    });
+    const kinds = h.hub.store.ops.all().map((o) => decodeHeldOp(c, o.cose).kind);
+    expect(kinds).toContain("guestcode.revoke");
+    const r = h.hub.applyOps(
+      null,
+      [
+        sign(cloud, h.clock.now() + 5, cloudNode, {
+          kind: "guestcode.revoke",
+          target: "00000000000000b2",
+          payload: { issuerId: issuer.issuerId, epoch: issuer.epoch, dropAfter },
+        }),
+      ],
+      true,
+    );
+    expect(r.refused).toEqual([]);
+    expect(
+      h.hub.lock("front-door").guestCodeState(issuer.issuerId, issuer.epoch, "00000000000000b2")?.revoked,
+    ).toBe(true);
+  });
+
   it("survives a restart: the log reloads and keeps stamping after what it held", () => {
     setup();
     h.hub.addUser(h.owner, { name: "Eve" });
