@@ -567,6 +567,16 @@ function cloudLine(s: SyncView): string {
   return `cloud: ${c.connected ? "connected to" : "OFFLINE (working locally), broker"} ${safe(c.url)}${last}; ${c.pendingEvents} events and ${c.pendingOps} operations waiting to sync; ${ops}${problem}`;
 }
 
+program
+  .command("capabilities")
+  .description(
+    "what this hub and its locks actually support: credential kinds and limits, schedules, events, offline guarantees",
+  )
+  .action(async () => {
+    const c = await api<Record<string, unknown>>("GET", "/api/v1/capabilities");
+    out(JSON.stringify(c, null, 2), c);
+  });
+
 // ------------------------------------------------------------------ users
 
 const user = program.command("user").description("manage users (USER = user id or name)");

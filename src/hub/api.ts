@@ -18,6 +18,7 @@ import { decodeHeldOp } from "../core/ops/admit.ts";
 import { operationToJson } from "../core/ops/operation.ts";
 import { EpochMs } from "../core/units.ts";
 import type { AttemptResult } from "../device/lock-runtime.ts";
+import { capabilities } from "./capabilities.ts";
 import type { Actor, Hub } from "./hub.ts";
 import * as S from "./schemas.ts";
 
@@ -236,6 +237,18 @@ export function createApi(hub: Hub): OpenAPIHono {
     ),
   );
 
+  route(
+    {
+      method: "get",
+      path: "/api/v1/capabilities",
+      summary:
+        "What this hub and its locks actually support (credential kinds, limits, events, offline guarantees)",
+      tag: "hub",
+      role: null,
+    },
+    () => capabilities(hub, "0.1.0"),
+  );
+  app.get("/capabilities", (c) => c.json({ ok: true, data: capabilities(hub, "0.1.0") }));
   route(
     { method: "get", path: "/api/v1/hub", summary: "Hub identity and claim state", tag: "hub", role: null },
     () => ({

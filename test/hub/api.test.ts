@@ -34,6 +34,33 @@ afterAll(async () => {
 });
 
 describe("hub API", () => {
+  it("states its capabilities without auth (credential kinds, limits, events, offline guarantees)", async () => {
+    for (const path of ["/api/v1/capabilities", "/capabilities"]) {
+      const res = await fetch(`${running.url}${path}`);
+      expect(res.status).toBe(200);
+      const { data } = (await res.json()) as {
+        data: {
+          credentials: Record<string, unknown>;
+          offline: Record<string, unknown>;
+          events: string[];
+          interfaces: Record<string, unknown>;
+        };
+      };
+      expect(data).toMatchObject({ format: "latchkey-capabilities", version: 1 });
+      expect(Object.keys(data.credentials)).toEqual([
+        "pin",
+        "rfid",
+        "fingerprint",
+        "totp",
+        "guestCode",
+        "phoneKey",
+      ]);
+      expect(data.offline).toMatchObject({ decisions: true, management: true, auditLog: true });
+      expect(data.events).toContain("alarm.forced_open");
+      expect(data.interfaces.matter).toBe("not built yet");
+    }
+  });
+
   it("answers /healthz without auth and serves an OpenAPI document", async () => {
     expect((await fetch(`${running.url}/healthz`)).status).toBe(200);
     const doc = (await (await fetch(`${running.url}/api/v1/openapi.json`)).json()) as {
