@@ -62,7 +62,8 @@ function toResult<R>(r: pg.QueryResult | pg.QueryResult[]): SqlResult<R> {
 function copyIn(conn: pg.PoolClient, sql: string, text: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const stream = conn.query(copyFrom(sql));
-    stream.once("error", reject);
+    // `on`, not `once`: a connection that dies mid-COPY can report more than one error on the stream.
+    stream.on("error", reject);
     stream.once("finish", () => resolve(stream.rowCount));
     stream.end(text, "utf8");
   });
@@ -132,8 +133,13 @@ export async function openPg(url: string, opts: PgOptions = {}): Promise<SqlClie
     return {
       conn,
       release(failed: boolean) {
+        if (lost || failed) {
+          // Destroyed: the listener stays, so an error emitted while it closes is not unhandled.
+          conn.release(true);
+          return;
+        }
         conn.off("error", onError);
-        conn.release(lost || failed ? true : undefined);
+        conn.release();
       },
     };
   };
