@@ -1296,6 +1296,53 @@ program
     }
   });
 
+program
+  .command("import")
+  .description("import an export document (or with --csv a CSV file of users): checked in full first")
+  .argument("<file>", "the export JSON, or CSV with a header: name,role,card,schedule")
+  .option("--csv", "the file is CSV (columns name, role, card, schedule)")
+  .option("--dry-run", "show what would change without changing anything")
+  .option("--merge", "existing users and locks with other fields take the file's (default: refuse)")
+  .action(async (file: string, o: { csv?: boolean; dryRun?: boolean; merge?: boolean }) => {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      throw new LatchkeyError("LK_INVALID_INPUT", `cannot read ${safe(file)}`);
+    }
+    let document: unknown;
+    if (!o.csv) {
+      try {
+        document = JSON.parse(text);
+      } catch {
+        throw new LatchkeyError("LK_INVALID_INPUT", `${safe(file)} is not JSON (truncated or damaged?)`);
+      }
+    }
+    const r = await api<{
+      dryRun: boolean;
+      plan: {
+        steps: { op: string }[];
+        counts: Record<string, number>;
+        reEnrol: { name: string; needs: string[] }[];
+        notImported: Record<string, number>;
+      };
+    }>("POST", "/api/v1/import", {
+      ...(o.csv ? { csv: text } : { document }),
+      dryRun: o.dryRun ?? false,
+      mode: o.merge ? "merge" : "strict",
+    });
+    const c = r.plan.counts;
+    const lines = [
+      `${r.dryRun ? "Would import" : "Imported"}: ${c.usersAdded} users added, ${c.usersUpdated} updated, ${c.usersUnchanged} unchanged; ${c.credentialsAdded} cards/fingerprints added; ${c.locksAdded} locks added, ${c.locksUpdated} updated (${r.plan.steps.length} changes)`,
+      ...r.plan.reEnrol.map(
+        (u) => `  re-enrol: ${safe(u.name)} (${u.needs.join(", ")}: secrets are never exported)`,
+      ),
+    ];
+    const skipped = Object.entries(r.plan.notImported).filter(([, n]) => n > 0);
+    if (skipped.length > 0) lines.push(`  not imported: ${skipped.map(([k, n]) => `${n} ${k}`).join(", ")}`);
+    out(lines.join("\n"), r);
+  });
+
 // ------------------------------------------------------------------ errors
 
 function usageHint(cmd: Command): string {

@@ -20,6 +20,11 @@ export const ErrorCodes = {
     http: 409,
     doc: "The change conflicts with existing state (duplicate id, slot in use).",
   },
+  LK_IMPORT_STALE: {
+    fault: "caller",
+    http: 409,
+    doc: "An import names a user, credential or phone key this hub has removed or revoked since the export was taken: an older export never brings it back.",
+  },
   LK_PAYLOAD_TOO_LARGE: { fault: "caller", http: 413, doc: "The request body exceeds the size limit." },
   // --- authentication and authorisation (caller) ---
   LK_UNAUTHENTICATED: { fault: "caller", http: 401, doc: "No valid API token was presented." },

@@ -20,6 +20,7 @@ import { EpochMs } from "../core/units.ts";
 import type { AttemptResult } from "../device/lock-runtime.ts";
 import { capabilities } from "./capabilities.ts";
 import type { Actor, Hub } from "./hub.ts";
+import { applyImport, planCsvImport, planImport, planView } from "./import.ts";
 import * as S from "./schemas.ts";
 
 type Method = "get" | "post" | "put" | "patch" | "delete";
@@ -760,6 +761,24 @@ export function createApi(hub: Hub): OpenAPIHono {
       role: Role.Admin,
     },
     ({ actor }) => hub.exportData(actor),
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/import",
+      summary: "Import an export document or a CSV file of users (dryRun: the plan only)",
+      tag: "hub",
+      role: Role.Admin,
+      body: S.ImportBody,
+    },
+    ({ actor, body }) => {
+      const opts = { actor, mode: body.mode ?? "strict" } as const;
+      const plan =
+        body.csv !== undefined ? planCsvImport(hub, body.csv, opts) : planImport(hub, body.document, opts);
+      if (body.dryRun) return { dryRun: true, plan: planView(plan) };
+      const result = applyImport(hub, actor, plan);
+      return { dryRun: false, plan: planView(plan), result };
+    },
   );
 
   // ---------------------------------------------------------------- simulator inputs (simulated hardware only)

@@ -521,3 +521,21 @@ export const OpsQuery = z
     after: z.string().max(34).optional().openapi({ description: "HLC text: operations after this stamp" }),
   })
   .strict();
+
+/** `POST /api/v1/import`: a `latchkey-export` document or a CSV file of users (docs/formats/export.md § "Import"). */
+export const ImportBody = z
+  .object({
+    document: z
+      .unknown()
+      .optional()
+      .openapi({ description: "a latchkey-export document (checked in full by the importer)" }),
+    csv: z.string().max(60_000).optional().openapi({ description: "CSV text: name,role,card,schedule" }),
+    dryRun: z.boolean().optional().openapi({ description: "return the plan without applying it" }),
+    mode: z.enum(["strict", "merge"]).optional().openapi({
+      description: "strict (default): a differing existing entry is LK_CONFLICT; merge: the import wins",
+    }),
+  })
+  .strict()
+  .refine((b) => (b.document === undefined) !== (b.csv === undefined), {
+    message: "give exactly one of document or csv",
+  });
