@@ -322,6 +322,18 @@ program
   .option("--no-supervise", "run the hub in this process (no restart after an audit durability failure)")
   .addOption(
     new Option(
+      "--matter [udp-port]",
+      "expose every lock as a Matter Door Lock (default UDP port 5540); prints the pairing code and QR payload",
+    ).env("LATCHKEY_MATTER"),
+  )
+  .addOption(
+    new Option(
+      "--mqtt <mqtt-url>",
+      "publish Home Assistant MQTT discovery for every lock on this broker (docs/protocol/home-assistant.md)",
+    ).env("LATCHKEY_MQTT"),
+  )
+  .addOption(
+    new Option(
       "--cloud <mqtt-url>",
       "sync with a Latchkey cloud through this MQTT 5 broker (e.g. mqtt://127.0.0.1:1883); the hub keeps working without it",
     ).env("LATCHKEY_CLOUD"),
@@ -329,6 +341,8 @@ program
   .action(
     async (o: {
       cloud?: string;
+      mqtt?: string;
+      matter?: string | boolean;
       port: number | string;
       linkPort?: number | string;
       host: string;
@@ -361,6 +375,8 @@ program
         ...(o.tz ? { timeZone: o.tz } : {}),
         ...(o.linkPort !== undefined ? { linkPort: linkPortOf(o.linkPort) } : {}),
         ...(o.cloud ? { cloud: cloudUrlOf(o.cloud) } : {}),
+        ...(o.mqtt ? { mqtt: cloudUrlOf(o.mqtt) } : {}),
+        ...(o.matter ? { matterPort: o.matter === true ? 5540 : intArg(1, 65535)(String(o.matter)) } : {}),
       });
       // Idempotent: on Ctrl-C the hub hears SIGINT from the terminal and again from the supervisor.
       let stopping: Promise<void> | null = null;

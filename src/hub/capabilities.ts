@@ -91,8 +91,9 @@ export function capabilities(hub: Hub, version: string): Capabilities {
     interfaces: {
       httpApi: true,
       cli: true,
-      matter: "not built yet",
-      homeAssistantDiscovery: "not built yet",
+      matter:
+        "start --matter: Door Lock with PIN, USR, COTA, schedules, door position sensor; lock/unlock, SetUser and SetCredential(PIN) map onto Latchkey's model (schedule commands and ClearCredential not yet)",
+      homeAssistantDiscovery: "start --mqtt: lock (PIN code), door, battery, alarm and last-event entities",
       webConsole: "not built yet",
     },
   };

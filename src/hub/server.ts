@@ -2,18 +2,22 @@
  * Start a hub: take the data directory's lock, open (or create) its secrets and database, create the
  * default simulated lock and the one-time owner setup code on first run, and serve the API.
  */
-import { rmSync, writeFileSync } from "node:fs";
+import { randomInt } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Clock } from "../core/clock.ts";
 import { LatchkeyError } from "../core/errors.ts";
 import { MAX_FRAME_SIZE } from "../core/link/frames.ts";
+import { Role, UserStatus } from "../core/model.ts";
 import type { Milliseconds } from "../core/units.ts";
 import { MonotonicMs } from "../core/units.ts";
 import { realScheduler } from "../device/fake-clock.ts";
 import type { Scheduler } from "../device/ports.ts";
+import { type HomeAssistantBridge, startHomeAssistant } from "../ha/discovery.ts";
 import { MessageLink } from "../link/message-link.ts";
 import { listenTcpLink, type TcpLinkServer } from "../link/tcp-transport.ts";
+import type { MatterBridge } from "../matter/door-lock-endpoint.ts";
 import { systemClock } from "../platform/system-clock.ts";
 import { createApi } from "./api.ts";
 import { CloudSync, type SyncOptions } from "./cloud-sync.ts";
@@ -45,6 +49,16 @@ export interface StartOptions {
    * The hub works the same without it and while it is unreachable.
    */
   readonly cloud?: string;
+  /**
+   * MQTT broker URL for Home Assistant discovery (docs/protocol/home-assistant.md), e.g.
+   * `mqtt://127.0.0.1:1883`; none by default. LOCK commands run as the first owner.
+   */
+  readonly mqtt?: string;
+  /**
+   * UDP port of the Matter Door Lock endpoint (src/matter/door-lock-endpoint.ts); off when absent. The
+   * setup passcode is random per hub, kept in `<data-dir>/matter/passcode` (mode 0600).
+   */
+  readonly matterPort?: number;
   /** Options of the cloud sync (tests shorten its timers). */
   readonly sync?: Omit<SyncOptions, "url">;
   /** Where to print the first-run banner. Default console.log. */
@@ -160,11 +174,46 @@ export async function startHub(opts: StartOptions): Promise<RunningHub> {
     sync.start();
   }
 
+  let ha: HomeAssistantBridge | null = null;
+  if (opts.mqtt) {
+    const owner = hub
+      .users()
+      .find((u) => u.role === Role.Owner && u.userStatus === UserStatus.OccupiedEnabled);
+    if (owner) {
+      ha = startHomeAssistant(hub, {
+        url: opts.mqtt,
+        actor: { userId: owner.id, role: owner.role },
+        log: (l) => print(l),
+      });
+    } else {
+      print("Home Assistant: claim the hub first (LOCK commands run as its owner), then restart with --mqtt");
+    }
+  }
+
+  let matter: MatterBridge | null = null;
+  if (opts.matterPort !== undefined) {
+    if (hub.isClaimed()) {
+      const { startMatterBridge } = await import("../matter/door-lock-endpoint.ts");
+      const dir = join(dataDir.path, "matter");
+      const { passcode, discriminator } = matterSetup(dir);
+      matter = await startMatterBridge(hub, {
+        port: opts.matterPort,
+        storageDir: dir,
+        passcode,
+        discriminator,
+        log: (l) => print(l),
+      });
+    } else {
+      print("Matter: claim the hub first (Matter commands act as its owner), then restart with --matter");
+    }
+  }
+
   // Written once everything listens: a failed start leaves no stale address behind.
   writeFileSync(join(dataDir.path, "hub.url"), `${url}\n`, { mode: 0o600 });
   print(`Latchkey hub ${hub.deviceId} listening on ${url}  (data: ${dataDir.path})`);
   if (linkUrl) print(`Phone link (TCP bridge to the locks): ${linkUrl}`);
   if (opts.cloud) print(`Cloud sync: ${opts.cloud} (the hub keeps working whenever it is unreachable)`);
+  if (ha) print(`Home Assistant MQTT discovery: ${opts.mqtt}`);
   print(
     `Locks: ${hub
       .locks()
@@ -196,10 +245,39 @@ export async function startHub(opts: StartOptions): Promise<RunningHub> {
       });
       await linkServer?.close();
       await sync?.close();
+      await ha?.close();
+      await matter?.close();
       hub.close();
       rmSync(join(dataDir.path, "hub.url"), { force: true });
       rmSync(join(dataDir.path, "hub.link"), { force: true });
       release();
     },
   };
+}
+
+/** Passcodes the Matter specification forbids (§ 5.1.7.1): all one digit, 12345678, 87654321. */
+const INVALID_PASSCODES = new Set([
+  0, 11111111, 22222222, 33333333, 44444444, 55555555, 66666666, 77777777, 88888888, 99999999, 12345678,
+  87654321,
+]);
+
+/**
+ * The hub's Matter setup passcode and discriminator: random on first use (no default passcode), then kept
+ * in `<dir>/passcode` (mode 0600) so the pairing code stays the same across restarts.
+ */
+function matterSetup(dir: string): { passcode: number; discriminator: number } {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, "passcode");
+  if (!existsSync(file)) {
+    let passcode = 0;
+    while (INVALID_PASSCODES.has(passcode) || passcode < 1 || passcode > 99_999_998) {
+      passcode = randomInt(1, 99_999_999);
+    }
+    writeFileSync(file, JSON.stringify({ passcode, discriminator: randomInt(0, 4096) }), {
+      mode: 0o600,
+      flag: "wx",
+    });
+  }
+  const v = JSON.parse(readFileSync(file, "utf8")) as { passcode: number; discriminator: number };
+  return { passcode: v.passcode, discriminator: v.discriminator };
 }
