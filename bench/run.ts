@@ -14,6 +14,9 @@
  *   key.verify_chain3     3-link key chain + one holder signature, cold and with cached links;
  *                         baseline.jwt_eddsa_verify: jose verifying three EdDSA JWTs (bench/keys.ts)
  *   link.unlock_roundtrip a whole phone↔lock unlock, in-memory and over loopback TCP (bench/link.ts)
+ *   matter.unlock_roundtrip  a Matter UnlockDoor from the matter.js controller to Latchkey's Door Lock endpoint on
+ *                         loopback (claimed hub, instant simulated motor); baseline.matter_plain: the same to
+ *                         matter.js's own DoorLockServer, same run, interleaved (bench/matter.ts)
  *   ops.merge             10,000 concurrent management operations from 3 replicas, merged (ops/s; bench/ops.ts)
  *   cloud.ingest          audit events/s through publisher → MQTT broker → sync worker → PostgreSQL (bench/cloud.ts);
  *                         baseline.pg_copy: raw COPY of the same rows into the same table, same run
@@ -43,6 +46,7 @@ import { benchCloudScale } from "./cloud-scale.ts";
 import { benchGuestCode } from "./guest-code.ts";
 import { benchKeys } from "./keys.ts";
 import { benchLink } from "./link.ts";
+import { benchMatter } from "./matter.ts";
 import { benchOps } from "./ops.ts";
 import { percentiles, round } from "./stats.ts";
 import { benchTotp } from "./totp.ts";
@@ -233,6 +237,7 @@ async function main(): Promise<void> {
       ...benchGuestCode(),
       ...(await benchKeys()),
       ...(await benchLink()),
+      ...(await benchMatter()),
       ...benchOps(),
     ];
     const cloud = await benchCloud();
@@ -243,6 +248,7 @@ async function main(): Promise<void> {
     const value = (n: string) => (metrics.find((m) => m.name === n) as { value?: number } | undefined)?.value;
     const ingest = value("cloud.ingest") ?? 0;
     const copy = value("baseline.pg_copy");
+    const matterAdds = round(get("matter.unlock_roundtrip").p50 - get("baseline.matter_plain").p50);
     const ratio = round(get("decision.pin.durable").p99 / get("baseline.sqlite_commit").p99);
     const checks = {
       "decision.pin p99 < 1 ms": get("decision.pin").p99 < 1,
@@ -254,6 +260,7 @@ async function main(): Promise<void> {
         get("key.verify_chain3").p50 <= get("baseline.jwt_eddsa_verify").p50,
       "totp.validate p50 <= baseline.totp_library p50":
         get("totp.validate").p50 <= get("baseline.totp_library").p50,
+      "Latchkey adds < 1 ms at p50 (matter.unlock_roundtrip - baseline.matter_plain)": matterAdds < 1,
       "cloud.ingest >= 50,000 events/s": ingest >= 50_000,
       "cloud.ingest >= 50% of baseline.pg_copy": copy !== undefined && ingest >= copy / 2,
       "cloud.scale_drain: 1,000 sites drained, 0 lost, 0 duplicated, 0 chain problems":
@@ -279,6 +286,7 @@ async function main(): Promise<void> {
       ratios: {
         "decision.pin.durable/baseline.sqlite_commit (p99)": ratio,
         "cloud.ingest/baseline.pg_copy": cloud.context["cloud.ingest/baseline.pg_copy"],
+        "matter.unlock_roundtrip - baseline.matter_plain (p50, ms)": matterAdds,
       },
       cloud: cloud.context,
       cloudScale: scale.context,

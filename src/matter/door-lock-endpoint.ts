@@ -422,6 +422,10 @@ export async function startMatterBridge(hub: Hub, opts: MatterBridgeOptions): Pr
       const data = ev.data as Record<string, JsonValue>;
       // Decided now, not when the queue runs: by then the Matter command has finished.
       const matterCmd = (inFlight.get(lockId) ?? 0) > 0 && data.source === "remote";
+      // The command's own grant and bolt movement: the command sets LockState and emits LockOperation when
+      // it finishes, so mirroring them too only adds work on its critical path (~1 ms per event with an
+      // instant motor) and a transient null LockState report while the bolt moves. Alarms still mirror.
+      if (matterCmd && (ev.kind === AuditKind.LockState || data.via === "matter")) continue;
       enqueue(async () => {
         const st = hub.status(lockId);
         await ep.setStateOf(LatchkeyDoorLockBase, {
