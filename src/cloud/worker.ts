@@ -26,8 +26,8 @@ import { hlcToText } from "../core/ops/hlc.ts";
 import type { Operation } from "../core/ops/operation.ts";
 import {
   type AuditAckMsg,
-  AuditUpSchema,
   CLOUD_FILTERS,
+  decodeAuditUp,
   decodeSync,
   encodeSync,
   HelloSchema,
@@ -327,7 +327,7 @@ export async function startWorker(opts: WorkerOptions): Promise<CloudWorker> {
   }
 
   async function onAuditUp(siteId: string, payload: Uint8Array): Promise<Handled> {
-    const msg = decodeSync(AuditUpSchema, payload, "audit/up");
+    const msg = decodeAuditUp(payload);
     const r = await ingestAuditBatch(db, crypto, siteId, msg, clock());
     if (r.problem)
       log?.(`worker: site ${siteId} audit chain problem at seq ${r.problem.seq}: ${r.problem.what}`);

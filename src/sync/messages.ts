@@ -251,7 +251,12 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * Parse and validate one payload. Throws `LK_SYNC_MALFORMED` (with the first problem in the message) for
  * anything that is not valid UTF-8 JSON within {@link MAX_SYNC_PAYLOAD_BYTES} matching `schema`.
  */
-export function decodeSync<T>(schema: z.ZodType<T>, payload: Uint8Array, what: string): T {
+export function decodeSync<T>(
+  schema: z.ZodType<T>,
+  payload: Uint8Array,
+  what: string,
+  fast?: (json: unknown) => boolean,
+): T {
   if (payload.byteLength > MAX_SYNC_PAYLOAD_BYTES) {
     throw new LatchkeyError(
       "LK_SYNC_MALFORMED",
@@ -264,6 +269,9 @@ export function decodeSync<T>(schema: z.ZodType<T>, payload: Uint8Array, what: s
   } catch {
     throw new LatchkeyError("LK_SYNC_MALFORMED", `${what}: payload is not UTF-8 JSON`);
   }
+  // A hand-written check at least as strict as the schema accepts the common case without zod's cost;
+  // anything it refuses goes to the schema, which decides (and names the problem).
+  if (fast?.(json)) return json as T;
   const r = schema.safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0];
@@ -287,4 +295,76 @@ export function opToB64(bytes: Uint8Array): string {
 /** Bytes of a base64url operation (validated by the schema before this is called). */
 export function opFromB64(s: string): Uint8Array {
   return new Uint8Array(Buffer.from(s, "base64url"));
+}
+
+// ------------------------------------------------------------------ the ingest hot path
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const HEX128 = /^[0-9a-f]{128}$/;
+const AUDIT_KINDS: ReadonlySet<string> = new Set(Object.values(AuditKind));
+const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 1;
+const isMs = (v: unknown): v is number =>
+  Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= 2 ** 48;
+const isHex = (v: unknown, re: RegExp): boolean => typeof v === "string" && re.test(v);
+
+function hasOnlyKeys(o: Record<string, unknown>, keys: readonly string[]): boolean {
+  let n = 0;
+  for (const k in o) {
+    if (!keys.includes(k)) return false;
+    n++;
+  }
+  return n === keys.length;
+}
+
+const EVENT_KEYS = ["seq", "at", "lockId", "kind", "data", "prevHash", "hash"] as const;
+const CHECKPOINT_KEYS = ["seq", "hash", "at", "signature"] as const;
+const ANCHOR_KEYS = ["throughSeq", "hash", "at", "signature"] as const;
+const AUDIT_UP_KEYS = ["v", "deviceId", "events", "checkpoints", "anchor"] as const;
+
+/**
+ * Whether `json` is a valid `audit/up` message, checked by hand: at least as strict as
+ * {@link AuditUpSchema} (every key, type, range and pattern of it), several times cheaper per event.
+ * Used as the fast path of {@link decodeAuditUp}; property-tested against the schema.
+ */
+export function isAuditUp(json: unknown): json is AuditUpMsg {
+  if (!isJsonPlain(json) || !hasOnlyKeys(json, AUDIT_UP_KEYS)) return false;
+  if (json.v !== 1 || typeof json.deviceId !== "string" || !SITE_ID.test(json.deviceId)) return false;
+  const events = json.events;
+  if (!Array.isArray(events) || events.length < 1 || events.length > MAX_AUDIT_BATCH) return false;
+  let prev = -1;
+  for (const e of events) {
+    if (!isJsonPlain(e) || !hasOnlyKeys(e, EVENT_KEYS)) return false;
+    if (!isSeq(e.seq) || !isMs(e.at)) return false;
+    if (prev !== -1 && e.seq !== prev + 1) return false;
+    prev = e.seq;
+    const l = e.lockId;
+    if (l !== null && (typeof l !== "string" || l.length < 1 || l.length > 64)) return false;
+    if (typeof e.kind !== "string" || !AUDIT_KINDS.has(e.kind)) return false;
+    if (!isJsonObject(e.data)) return false;
+    if (!isHex(e.prevHash, HEX64) || !isHex(e.hash, HEX64)) return false;
+  }
+  const cps = json.checkpoints;
+  if (!Array.isArray(cps) || cps.length > MAX_AUDIT_BATCH) return false;
+  for (const c of cps) {
+    if (!isJsonPlain(c) || !hasOnlyKeys(c, CHECKPOINT_KEYS)) return false;
+    if (!isSeq(c.seq) || !isMs(c.at) || !isHex(c.hash, HEX64) || !isHex(c.signature, HEX128)) return false;
+  }
+  const a = json.anchor;
+  if (a !== null) {
+    if (!isJsonPlain(a) || !hasOnlyKeys(a, ANCHOR_KEYS)) return false;
+    if (!isSeq(a.throughSeq) || !isMs(a.at) || !isHex(a.hash, HEX64) || !isHex(a.signature, HEX128))
+      return false;
+  }
+  return true;
+}
+
+function isJsonPlain(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** {@link decodeSync} of an `audit/up` payload, with the hand-written fast path. Throws LK_SYNC_MALFORMED. */
+export function decodeAuditUp(payload: Uint8Array): AuditUpMsg {
+  return decodeSync(AuditUpSchema, payload, "audit/up", isAuditUp);
 }
