@@ -23,6 +23,9 @@
  *   cloud.scale_drain     events/s while 1,000 sites drain a 3-week backlog each (525 events) through Mosquitto,
  *                         2 worker processes and PostgreSQL, with drain time, lost and duplicated (bench/cloud-scale.ts;
  *                         needs both services, else skipped)
+ *   console.*             the console's bundle (gzip bytes), access review and health over HTTP on a hub with
+ *                         1,000 people (baseline.api_users: GET /api/v1/users, same hub, interleaved), and the
+ *                         readiness check (bench/console.ts)
  *   baseline.sqlite_commit  a raw single-row SQLite WAL full-sync commit, measured in the same run,
  *                         alternating one-for-one with decision.pin.durable so both see the same disk noise
  */
@@ -43,6 +46,7 @@ import { Hub } from "../src/hub/hub.ts";
 import { nodeCrypto } from "../src/platform/node-crypto.ts";
 import { benchCloud } from "./cloud.ts";
 import { benchCloudScale } from "./cloud-scale.ts";
+import { benchConsole } from "./console.ts";
 import { benchGuestCode } from "./guest-code.ts";
 import { benchKeys } from "./keys.ts";
 import { benchLink } from "./link.ts";
@@ -239,6 +243,7 @@ async function main(): Promise<void> {
       ...(await benchLink()),
       ...(await benchMatter()),
       ...benchOps(),
+      ...(await benchConsole()),
     ];
     const cloud = await benchCloud();
     metrics.push(...cloud.metrics);
@@ -261,6 +266,8 @@ async function main(): Promise<void> {
       "totp.validate p50 <= baseline.totp_library p50":
         get("totp.validate").p50 <= get("baseline.totp_library").p50,
       "Latchkey adds < 1 ms at p50 (matter.unlock_roundtrip - baseline.matter_plain)": matterAdds < 1,
+      "console.bundle_gzip < 100 KiB (a modest hub serves it)":
+        (value("console.bundle_gzip") ?? Infinity) < 100 * 1024,
       "cloud.ingest >= 50,000 events/s": ingest >= 50_000,
       "cloud.ingest >= 50% of baseline.pg_copy": copy !== undefined && ingest >= copy / 2,
       "cloud.scale_drain: 1,000 sites drained, 0 lost, 0 duplicated, 0 chain problems":
@@ -287,6 +294,9 @@ async function main(): Promise<void> {
         "decision.pin.durable/baseline.sqlite_commit (p99)": ratio,
         "cloud.ingest/baseline.pg_copy": cloud.context["cloud.ingest/baseline.pg_copy"],
         "matter.unlock_roundtrip - baseline.matter_plain (p50, ms)": matterAdds,
+        "console.review/baseline.api_users (p50)": round(
+          get("console.review").p50 / get("baseline.api_users").p50,
+        ),
       },
       cloud: cloud.context,
       cloudScale: scale.context,

@@ -7,7 +7,7 @@
  * usage, refused), 3 when `log verify` finds the audit log broken, 1 otherwise. Every string that
  * comes from the hub is printed escaped (see format.ts).
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Argument, Command, type HelpContext, Option } from "commander";
 import QRCode from "qrcode";
@@ -16,7 +16,7 @@ import { type ErrorCode, isLatchkeyError, LatchkeyError } from "../core/errors.t
 import type { User, WeekDaySchedule, YearDaySchedule } from "../core/model.ts";
 import { systemClock } from "../platform/system-clock.ts";
 import { intArg, parseDays, parseHm, parseInstant, parseLocalDateTime, parseLocks } from "./args.ts";
-import { type ClientOptions, call } from "./client.ts";
+import { type ClientOptions, call, resolveToken, resolveUrl } from "./client.ts";
 import { registerCloudCommands } from "./cloud-commands.ts";
 import {
   clockInZone,
@@ -496,7 +496,7 @@ program
       rootFile = a.file;
       rootPass = pass;
     }
-    const r = await call<{ user: User; token: string }>(
+    const r = await call<{ user: User; token: string; recoveryCode: string }>(
       opts(),
       "POST",
       "/api/v1/claim",
@@ -508,7 +508,12 @@ program
     const keysLine = rootFile
       ? ` Owner root key for phone keys: ${safe(rootFile)} (keep it and its passphrase safe).`
       : " Phone keys: run `latchkey key setup` to create the owner's root key.";
-    out(`Claimed. Owner ${who(r.user)}. API token saved to ${safe(join(dir, "cli-token"))}.${keysLine}`, r);
+    out(
+      `Claimed. Owner ${who(r.user)}. API token saved to ${safe(join(dir, "cli-token"))}.${keysLine}\n` +
+        `Recovery code (shown once; write it down and keep it away from the hub): ${safe(r.recoveryCode)}\n` +
+        "  If you lose your token: latchkey recover",
+      r,
+    );
   });
 
 const INPUT_NAMES: Record<string, string> = {
@@ -593,6 +598,69 @@ program
     out(JSON.stringify(c, null, 2), c);
   });
 
+interface CheckReport {
+  id: string;
+  startedAt: string;
+  passed: boolean;
+  steps: { id: string; title: string; ok: boolean; detail: string }[];
+  facts: { cloud: string; pendingOperations: number; backupEntry: { methods: string[] } };
+}
+
+program
+  .command("check")
+  .description(
+    "readiness check (the router-unplugged test, on the live hub): cut the uplink, decide a credential of each enrolled kind locally, add and remove a person, verify the audit log, restore the uplink; prints a dated report",
+  )
+  .option("--lock <lockId>", "the lock to exercise (default: the first)")
+  .option("--html <file>", "also save the printable HTML report")
+  .addHelpText(
+    "after",
+    "\nThe bolt really moves during the check and is locked again after. Exit status 2 if a step fails.",
+  )
+  .action(async (o: { lock?: string; html?: string }) => {
+    const r = await api<CheckReport>("POST", "/api/v1/check", o.lock ? { lockId: o.lock } : {});
+    if (o.html) {
+      const res = await fetch(`${resolveUrl(opts())}/api/v1/checks/${enc(r.id)}/report.html`, {
+        headers: { authorization: `Bearer ${resolveToken(opts()) ?? ""}` },
+      });
+      if (!res.ok)
+        throw new LatchkeyError("LK_INTERNAL", `could not fetch the HTML report (HTTP ${res.status})`);
+      writeFileSync(o.html, await res.text(), { mode: 0o600 });
+    }
+    const lines = [
+      `Readiness check ${safe(r.id)} at ${safe(r.startedAt)}: ${r.passed ? "PASSED" : "NOT PASSED"}`,
+      ...r.steps.map((s) => `  ${s.ok ? "pass" : "FAIL"}  ${safe(s.title)}: ${safe(s.detail)}`),
+      `  cloud: ${safe(r.facts.cloud)}; operations not yet acknowledged: ${r.facts.pendingOperations}`,
+      ...(o.html ? [`Report saved to ${safe(o.html)}`] : []),
+    ];
+    out(lines.join("\n"), r);
+    if (!r.passed) process.exitCode = 2;
+  });
+
+program
+  .command("recover")
+  .description(
+    "exchange the owner's recovery code for a new API token (saved to <data-dir>/cli-token); prints the new recovery code",
+  )
+  .option("--code <code>", "the recovery code (default: asked for, hidden)")
+  .action(async (o: { code?: string }) => {
+    const code = o.code ?? (await readHidden("recovery code: "));
+    const r = await call<{ user: User; token: string; recoveryCode: string }>(
+      opts(),
+      "POST",
+      "/api/v1/recover",
+      { recoveryCode: code, label: "cli recovery" },
+      false,
+    );
+    const dir = resolve(opts().dataDir);
+    writeFileSync(join(dir, "cli-token"), `${r.token}\n`, { mode: 0o600 });
+    out(
+      `Recovered: owner ${who(r.user)}; API token saved to ${safe(join(dir, "cli-token"))}.\n` +
+        `Your old recovery code is spent. New recovery code (write it down): ${safe(r.recoveryCode)}`,
+      r,
+    );
+  });
+
 // ------------------------------------------------------------------ users
 
 const user = program.command("user").description("manage users (USER = user id or name)");
@@ -659,6 +727,28 @@ user
     const u = await findUser(ref);
     await api("DELETE", `/api/v1/users/${u.id}`);
     out(`Removed ${who(u)} and all their credentials.`, { removed: u.id });
+  });
+
+user
+  .command("offboard")
+  .description(
+    "revoke everything this person has in one step: credentials, API tokens, phone keys, guest-code issuers (they stay, disabled, unless --remove)",
+  )
+  .argument("<user>", "user id or name")
+  .option("--remove", "remove the user too")
+  .action(async (ref: string, o: { remove?: boolean }) => {
+    const u = await findUser(ref);
+    const r = await api<{
+      credentials: number;
+      tokens: number;
+      phoneKeys: number;
+      guestCodeIssuers: number;
+      removed: boolean;
+    }>("POST", `/api/v1/users/${u.id}/offboard`, { remove: o.remove === true });
+    out(
+      `Offboarded ${who(u)}: ${r.credentials} credentials, ${r.tokens} API tokens, ${r.phoneKeys} phone keys and ${r.guestCodeIssuers} guest-code issuers revoked; ${r.removed ? "user removed" : "user disabled"}.`,
+      r,
+    );
   });
 
 user
@@ -1297,20 +1387,66 @@ log
     );
   });
 
+/**
+ * A passphrase for an encrypted export: the first line of `file` (its line break dropped); else, on a
+ * terminal, asked with hidden input (twice when `confirm`); else the first line of standard input.
+ * Never from the command line, where it would land in shell history and `ps`.
+ */
+async function readPassphrase(file: string | undefined, confirm: boolean): Promise<string> {
+  let p: string;
+  if (file !== undefined) {
+    try {
+      p = readFileSync(file, "utf8").split(/\r?\n/)[0] ?? "";
+    } catch {
+      throw new LatchkeyError("LK_INVALID_INPUT", `cannot read the passphrase file ${safe(file)}`);
+    }
+  } else if (process.stdin.isTTY) {
+    p = await readHidden("Passphrase: ");
+    if (confirm && (await readHidden("Repeat the passphrase: ")) !== p)
+      throw new LatchkeyError("LK_INVALID_INPUT", "the two passphrases differ (nothing was changed)");
+  } else {
+    p = readFileSync(0, "utf8").split(/\r?\n/)[0] ?? "";
+  }
+  if (p === "") throw new LatchkeyError("LK_PASSPHRASE_WRONG", "no passphrase given (nothing was changed)");
+  return p;
+}
+
+/** Write `text` to `file` with mode 0600 (an existing file's mode is tightened too). */
+function writePrivate(file: string, text: string): void {
+  writeFileSync(file, text, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
 program
   .command("export")
-  .description("export users, credentials and rules as JSON (no secrets)")
-  .option("--out <file>", "write to a file instead of standard output")
-  .action(async (o: { out?: string }) => {
-    const data = await api("GET", "/api/v1/export");
+  .description(
+    "export users, credentials and rules as JSON; with --secrets (owner) also PINs, authenticator and guest-code secrets, encrypted to a passphrase",
+  )
+  .option("--out <file>", "write to a file (mode 0600) instead of standard output")
+  .option("--secrets", "format version 2: include the secrets, sealed to a passphrase (asked twice)")
+  .option("--passphrase-file <file>", "with --secrets: read the passphrase from the first line of this file")
+  .action(async (o: { out?: string; secrets?: boolean; passphraseFile?: string }) => {
+    if (o.passphraseFile !== undefined && !o.secrets)
+      throw new LatchkeyError("LK_INVALID_INPUT", "--passphrase-file goes with --secrets");
+    const data = o.secrets
+      ? await api("POST", "/api/v1/export", { passphrase: await readPassphrase(o.passphraseFile, true) })
+      : await api("GET", "/api/v1/export");
     const text = `${safeJson(data, 2)}\n`;
     if (o.out) {
-      writeFileSync(o.out, text, { mode: 0o600 });
-      console.log(`Exported to ${safe(o.out)}`);
+      writePrivate(o.out, text);
+      console.log(
+        `Exported to ${safe(o.out)}${o.secrets ? " (version 2: secrets encrypted to the passphrase)" : ""}`,
+      );
     } else {
       process.stdout.write(text);
     }
   });
+
+const REENROL_WHY: Readonly<Record<string, string>> = {
+  notExported: "secrets are not in a version-1 export",
+  noPassphrase: "import with --secrets or --passphrase-file to restore it",
+  pinKeyDiffers: "this hub has PINs of its own under another PIN key",
+};
 
 program
   .command("import")
@@ -1319,44 +1455,133 @@ program
   .option("--csv", "the file is CSV (columns name, role, card, schedule)")
   .option("--dry-run", "show what would change without changing anything")
   .option("--merge", "existing users and locks with other fields take the file's (default: refuse)")
-  .action(async (file: string, o: { csv?: boolean; dryRun?: boolean; merge?: boolean }) => {
+  .option(
+    "--secrets",
+    "a version-2 export: ask for its passphrase and restore PINs, authenticator apps, issuers",
+  )
+  .option("--passphrase-file <file>", "like --secrets, the passphrase from the first line of this file")
+  .action(
+    async (
+      file: string,
+      o: { csv?: boolean; dryRun?: boolean; merge?: boolean; secrets?: boolean; passphraseFile?: string },
+    ) => {
+      let text: string;
+      try {
+        text = readFileSync(file, "utf8");
+      } catch {
+        throw new LatchkeyError("LK_INVALID_INPUT", `cannot read ${safe(file)}`);
+      }
+      const withSecrets = o.secrets === true || o.passphraseFile !== undefined;
+      if (o.csv && withSecrets)
+        throw new LatchkeyError("LK_INVALID_INPUT", "a CSV file has no secrets: leave out --secrets");
+      let document: unknown;
+      if (!o.csv) {
+        try {
+          document = JSON.parse(text);
+        } catch {
+          throw new LatchkeyError("LK_INVALID_INPUT", `${safe(file)} is not JSON (truncated or damaged?)`);
+        }
+      }
+      const passphrase = withSecrets ? await readPassphrase(o.passphraseFile, false) : undefined;
+      const r = await api<{
+        dryRun: boolean;
+        plan: {
+          steps: { op: string }[];
+          counts: Record<string, number>;
+          reEnrol: { name: string; needs: string[]; reason?: string }[];
+          notImported: Record<string, number>;
+          secrets?: { sealed: boolean; opened: boolean };
+        };
+      }>("POST", "/api/v1/import", {
+        ...(o.csv ? { csv: text } : { document }),
+        dryRun: o.dryRun ?? false,
+        mode: o.merge ? "merge" : "strict",
+        ...(passphrase !== undefined ? { passphrase } : {}),
+      });
+      const c = r.plan.counts;
+      const lines = [
+        `${r.dryRun ? "Would import" : "Imported"}: ${c.usersAdded} users added, ${c.usersUpdated} updated, ${c.usersUnchanged} unchanged; ${c.credentialsAdded} cards/fingerprints added; ${c.locksAdded} locks added, ${c.locksUpdated} updated (${r.plan.steps.length} changes)`,
+      ];
+      if (r.plan.secrets?.opened)
+        lines.push(
+          `  secrets: ${c.credentialsRestored ?? 0} PINs/authenticator apps and ${c.issuersRestored ?? 0} guest-code issuers restored`,
+        );
+      else if (r.plan.secrets?.sealed)
+        lines.push("  secrets: this export carries encrypted secrets; import with --secrets to restore them");
+      lines.push(
+        ...r.plan.reEnrol.map(
+          (u) =>
+            `  re-enrol: ${safe(u.name)} (${u.needs.join(", ")}: ${REENROL_WHY[u.reason ?? "notExported"] ?? "not restored"})`,
+        ),
+      );
+      const skipped = Object.entries(r.plan.notImported).filter(([, n]) => n > 0);
+      if (skipped.length > 0)
+        lines.push(`  not imported: ${skipped.map(([k, n]) => `${n} ${k}`).join(", ")}`);
+      out(lines.join("\n"), r);
+    },
+  );
+
+// ------------------------------------------------------------------ encrypted audit export
+
+const auditCmd = program
+  .command("audit")
+  .description("the audit log as an encrypted file (export) and reading one back (open)");
+auditCmd
+  .command("export")
+  .description("seal audit events (with checkpoints and the chain verification) to a passphrase")
+  .option(
+    "--passphrase-file <file>",
+    "read the passphrase from the first line of this file (else asked twice)",
+  )
+  .option("-o, --out <file>", "write to a file (mode 0600) instead of standard output")
+  .addOption(new Option("--from <seq>", "first event seq").argParser(intArg(1, Number.MAX_SAFE_INTEGER)))
+  .addOption(new Option("--to <seq>", "last event seq").argParser(intArg(1, Number.MAX_SAFE_INTEGER)))
+  .action(async (o: { passphraseFile?: string; out?: string; from?: number; to?: number }) => {
+    const passphrase = await readPassphrase(o.passphraseFile, true);
+    const doc = await api("POST", "/api/v1/audit/export", {
+      passphrase,
+      ...(o.from !== undefined ? { fromSeq: o.from } : {}),
+      ...(o.to !== undefined ? { toSeq: o.to } : {}),
+    });
+    const text = `${safeJson(doc, 2)}\n`;
+    if (o.out) {
+      writePrivate(o.out, text);
+      console.log(`Audit log exported to ${safe(o.out)} (encrypted to the passphrase)`);
+    } else {
+      process.stdout.write(text);
+    }
+  });
+auditCmd
+  .command("open")
+  .description("decrypt an audit export and check its events and checkpoints (no hub needed)")
+  .argument("<file>", "a latchkey-audit-export file")
+  .option("--passphrase-file <file>", "read the passphrase from the first line of this file (else asked)")
+  .action(async (file: string, o: { passphraseFile?: string }) => {
+    const { openAuditExport, verifyAuditSlice } = await import("../hub/export-audit.ts");
     let text: string;
     try {
       text = readFileSync(file, "utf8");
     } catch {
       throw new LatchkeyError("LK_INVALID_INPUT", `cannot read ${safe(file)}`);
     }
-    let document: unknown;
-    if (!o.csv) {
-      try {
-        document = JSON.parse(text);
-      } catch {
-        throw new LatchkeyError("LK_INVALID_INPUT", `${safe(file)} is not JSON (truncated or damaged?)`);
-      }
-    }
-    const r = await api<{
-      dryRun: boolean;
-      plan: {
-        steps: { op: string }[];
-        counts: Record<string, number>;
-        reEnrol: { name: string; needs: string[] }[];
-        notImported: Record<string, number>;
-      };
-    }>("POST", "/api/v1/import", {
-      ...(o.csv ? { csv: text } : { document }),
-      dryRun: o.dryRun ?? false,
-      mode: o.merge ? "merge" : "strict",
-    });
-    const c = r.plan.counts;
+    const p = await openAuditExport(text, await readPassphrase(o.passphraseFile, false));
+    const slice = verifyAuditSlice(p);
+    const first = p.events[0]?.seq;
+    const last = p.events.at(-1)?.seq;
     const lines = [
-      `${r.dryRun ? "Would import" : "Imported"}: ${c.usersAdded} users added, ${c.usersUpdated} updated, ${c.usersUnchanged} unchanged; ${c.credentialsAdded} cards/fingerprints added; ${c.locksAdded} locks added, ${c.locksUpdated} updated (${r.plan.steps.length} changes)`,
-      ...r.plan.reEnrol.map(
-        (u) => `  re-enrol: ${safe(u.name)} (${u.needs.join(", ")}: secrets are never exported)`,
-      ),
+      `Audit export of ${safe(p.hub.deviceId)} taken ${safe(p.exportedAt)}: ${p.events.length} events${first !== undefined ? ` (#${first}–#${last})` : ""}, ${p.checkpoints.length} signed checkpoints`,
+      slice.ok
+        ? `  this file: hashes and links OK, ${slice.checkpointsChecked} checkpoint signatures OK (device public key ${safe(p.hub.publicKey)})`
+        : `  this file: BROKEN at seq ${slice.problem?.seq}: ${safe(slice.problem?.what ?? "")}`,
+      p.verification.ok
+        ? `  the hub's whole log verified OK when exported (events ${p.verification.firstSeq}–${p.verification.lastSeq})`
+        : `  the hub's log did NOT verify when exported: ${safe(p.verification.problem?.what ?? "")}`,
+      ...(p.next !== null ? [`  more events follow: export again with --from ${p.next}`] : []),
+      ...p.events.map((e) => formatEvent(e, { zoneOf: () => "UTC", nameOf: () => undefined })),
     ];
-    const skipped = Object.entries(r.plan.notImported).filter(([, n]) => n > 0);
-    if (skipped.length > 0) lines.push(`  not imported: ${skipped.map(([k, n]) => `${n} ${k}`).join(", ")}`);
-    out(lines.join("\n"), r);
+    out(lines.join("\n"), { ...p, fileCheck: slice });
+    if (!slice.ok)
+      throw new LatchkeyError("LK_AUDIT_CHAIN_BROKEN", `audit export broken at seq ${slice.problem?.seq}`);
   });
 
 // ------------------------------------------------------------------ errors

@@ -34,6 +34,16 @@ export const ErrorCodes = {
     http: 401,
     doc: "The owner setup code is wrong or was already used.",
   },
+  LK_RECOVERY_INVALID: {
+    fault: "caller",
+    http: 401,
+    doc: "The recovery code is wrong, was already used, or its owner is no longer an enabled owner.",
+  },
+  LK_CHECK_RUNNING: {
+    fault: "caller",
+    http: 409,
+    doc: "A readiness check is already running on this hub; wait for its report.",
+  },
   LK_ALREADY_CLAIMED: {
     fault: "caller",
     http: 409,
@@ -318,6 +328,27 @@ export const ErrorCodes = {
     fault: "platform",
     http: 503,
     doc: "The cloud's database or MQTT broker is unreachable; the request can be retried.",
+  },
+  // --- passphrase boxes and encrypted exports (caller; docs/formats/export.md § "Passphrase box") ---
+  LK_PASSPHRASE_WEAK: {
+    fault: "caller",
+    http: 400,
+    doc: "A passphrase to encrypt with is shorter than 12 characters (or longer than 1024): choose a longer one.",
+  },
+  LK_PASSPHRASE_WRONG: {
+    fault: "caller",
+    http: 400,
+    doc: "A passphrase box does not open: the passphrase is wrong, or the box was modified (AES-GCM cannot tell which).",
+  },
+  LK_PASSPHRASE_BOX_MALFORMED: {
+    fault: "caller",
+    http: 400,
+    doc: "A passphrase box is not well-formed: unknown version or algorithm, bad base64url, parameters out of bounds, or a box of another kind.",
+  },
+  LK_EXPORT_MODIFIED: {
+    fault: "caller",
+    http: 400,
+    doc: "A version 2 export's content does not match the digest sealed in its secrets box: it was modified after it was exported.",
   },
   // --- ours ---
   LK_INTERNAL: { fault: "internal", http: 500, doc: "A bug in Latchkey: an invariant did not hold." },

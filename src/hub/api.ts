@@ -4,6 +4,10 @@
  * at `/api/v1/openapi.json`. Responses use one envelope: `{ ok: true, data }` or
  * `{ ok: false, error: { code, message } }` with the code's HTTP status. A rejected request changes nothing.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { serveStatic } from "@hono/node-server/serve-static";
 import { OpenAPIHono, type z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -19,8 +23,12 @@ import { operationToJson } from "../core/ops/operation.ts";
 import { EpochMs } from "../core/units.ts";
 import type { AttemptResult } from "../device/lock-runtime.ts";
 import { capabilities } from "./capabilities.ts";
+import { exportWithSecrets } from "./export.ts";
+import { exportAuditSealed } from "./export-audit.ts";
 import type { Actor, Hub } from "./hub.ts";
-import { applyImport, planCsvImport, planImport, planView } from "./import.ts";
+import { applyImport, planCsvImport, planImport, planImportWithPassphrase, planView } from "./import.ts";
+import { type ReadinessReport, renderReportHtml, runReadinessCheck } from "./readiness.ts";
+import { accessReview, lockHealth } from "./review.ts";
 import * as S from "./schemas.ts";
 
 type Method = "get" | "post" | "put" | "patch" | "delete";
@@ -273,12 +281,12 @@ export function createApi(hub: Hub): OpenAPIHono {
     },
     ({ body }) => {
       const ka = body.keyAuthority;
-      const { user, token } = hub.claim(
+      const { user, token, recoveryCode } = hub.claim(
         body.setupCode,
         body.ownerName,
         ka ? { root: publicKeyOf(ka.root), hubLink: fromB64(ka.hubLink) } : undefined,
       );
-      return { user, token };
+      return { user, token, recoveryCode };
     },
   );
 
@@ -726,6 +734,30 @@ export function createApi(hub: Hub): OpenAPIHono {
   );
   route(
     {
+      method: "post",
+      path: "/api/v1/audit/export",
+      summary:
+        "Audit events (with checkpoints and the chain verification) sealed to a passphrase: a latchkey-audit-export document",
+      tag: "audit",
+      role: Role.Admin,
+      body: S.AuditExportBody,
+    },
+    async ({ actor, body, c }) => {
+      const doc = await exportAuditSealed(hub, actor, body.passphrase, {
+        fromSeq: body.fromSeq,
+        toSeq: body.toSeq,
+      });
+      // A browser saves the answer as a file; `latchkey audit open` reads it (envelope or document).
+      c.header(
+        "content-disposition",
+        `attachment; filename="latchkey-audit-${hub.deviceId}-${doc.exportedAt.slice(0, 10)}.json"`,
+      );
+      c.header("cache-control", "no-store");
+      return doc;
+    },
+  );
+  route(
+    {
       method: "get",
       path: "/api/v1/audit/stream",
       summary: "Live audit events (server-sent events)",
@@ -765,16 +797,35 @@ export function createApi(hub: Hub): OpenAPIHono {
   route(
     {
       method: "post",
+      path: "/api/v1/export",
+      summary:
+        "Export version 2: as GET, plus PINs, authenticator and guest-code secrets sealed to a passphrase (owner)",
+      tag: "hub",
+      role: Role.Owner,
+      body: S.ExportSecretsBody,
+    },
+    ({ actor, body, c }) => {
+      c.header("cache-control", "no-store");
+      return exportWithSecrets(hub, actor, body.passphrase);
+    },
+  );
+  route(
+    {
+      method: "post",
       path: "/api/v1/import",
       summary: "Import an export document or a CSV file of users (dryRun: the plan only)",
       tag: "hub",
       role: Role.Admin,
       body: S.ImportBody,
     },
-    ({ actor, body }) => {
+    async ({ actor, body }) => {
       const opts = { actor, mode: body.mode ?? "strict" } as const;
       const plan =
-        body.csv !== undefined ? planCsvImport(hub, body.csv, opts) : planImport(hub, body.document, opts);
+        body.csv !== undefined
+          ? planCsvImport(hub, body.csv, opts)
+          : body.passphrase !== undefined
+            ? await planImportWithPassphrase(hub, body.document, body.passphrase, opts)
+            : planImport(hub, body.document, opts);
       if (body.dryRun) return { dryRun: true, plan: planView(plan) };
       const result = applyImport(hub, actor, plan);
       return { dryRun: false, plan: planView(plan), result };
@@ -1067,7 +1118,182 @@ export function createApi(hub: Hub): OpenAPIHono {
     },
   );
 
+  // ---------------------------------------------------------------- console (issue 7)
+  route(
+    {
+      method: "post",
+      path: "/api/v1/recover",
+      summary:
+        "Exchange the owner's recovery code for a new owner token (the code is spent; a new one is returned)",
+      tag: "hub",
+      role: null,
+      body: S.RecoverBody,
+    },
+    ({ body, c }) => {
+      c.header("cache-control", "no-store");
+      return hub.recover(body.recoveryCode, body.label ?? "recovery");
+    },
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/recovery/rotate",
+      summary: "A new recovery code for the calling owner (the old one stops working)",
+      tag: "hub",
+      role: Role.Owner,
+    },
+    ({ actor, c }) => {
+      c.header("cache-control", "no-store");
+      return hub.rotateRecoveryCode(actor);
+    },
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/recovery/policy",
+      summary: "The emergency access policy printed in the recovery kit",
+      tag: "hub",
+    },
+    () => ({ lines: recoveryPolicy(hub) }),
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/users/{userId}/offboard",
+      summary:
+        "Revoke everything this person has (credentials, tokens, phone keys, guest-code issuers) in one step",
+      tag: "users",
+      role: Role.Admin,
+      params: S.UserIdParam,
+      body: S.OffboardBody,
+      bodyOptional: true,
+    },
+    ({ actor, params, body }) => hub.offboardUser(actor, params.userId, { remove: body.remove ?? false }),
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/review",
+      summary:
+        "Access review: ghost users, credentials that never worked, shared codes, keys near expiry, admins",
+      tag: "users",
+      role: Role.Admin,
+      query: S.ReviewQuery,
+    },
+    ({ actor, query }) => accessReview(hub, actor, query.days ?? 30),
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/locks/{lockId}/health",
+      summary:
+        "Lock health: state, battery history and replacement forecast, alarms, clock, sync, revocation horizon",
+      tag: "locks",
+      role: Role.Admin,
+      params: S.LockIdParam,
+    },
+    ({ actor, params }) => lockHealth(hub, actor, params.lockId),
+  );
+  route(
+    {
+      method: "post",
+      path: "/api/v1/check",
+      summary:
+        "Readiness check (the router-unplugged test on demand): cut the uplink, decide each credential kind locally, add and remove a person, verify the audit log, restore the uplink",
+      tag: "hub",
+      role: Role.Admin,
+      body: S.CheckBody,
+      bodyOptional: true,
+    },
+    ({ actor, body }) =>
+      runReadinessCheck(hub, actor, body.lockId === undefined ? {} : { lockId: body.lockId }),
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/checks",
+      summary: "Past readiness reports, newest first",
+      tag: "hub",
+      role: Role.Admin,
+    },
+    () =>
+      hub.store.console.reports(100).map((r) => {
+        const rep = JSON.parse(r.report) as ReadinessReport;
+        return { id: r.id, startedAt: rep.startedAt, finishedAt: rep.finishedAt, passed: r.passed };
+      }),
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/checks/{checkId}",
+      summary: "One readiness report",
+      tag: "hub",
+      role: Role.Admin,
+      params: S.CheckIdParam,
+    },
+    ({ params }) => storedReport(hub, params.checkId),
+  );
+  route(
+    {
+      method: "get",
+      path: "/api/v1/checks/{checkId}/report.html",
+      summary: "One readiness report as a printable HTML page",
+      tag: "hub",
+      role: Role.Admin,
+      params: S.CheckIdParam,
+    },
+    ({ params, c }) => c.html(renderReportHtml(storedReport(hub, params.checkId))),
+  );
+
+  // The console's files (built by `npm run build:console`), same origin as the API: nothing else is
+  // fetched, and the Content-Security-Policy says so to the browser too.
+  const consoleRoot = fileURLToPath(new URL("../../dist/console/", import.meta.url));
+  app.use("*", async (c, next) => {
+    await next();
+    if (!c.req.path.startsWith("/api/")) {
+      c.header(
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+      );
+      c.header("x-content-type-options", "nosniff");
+      c.header("referrer-policy", "no-referrer");
+    }
+  });
+  if (existsSync(join(consoleRoot, "index.html"))) {
+    app.get("/assets/*", serveStatic({ root: consoleRoot }));
+    app.get("/", serveStatic({ root: consoleRoot, path: "index.html" }));
+    app.get("/favicon.svg", serveStatic({ root: consoleRoot }));
+  } else {
+    app.get("/", (c) =>
+      c.html(
+        "<!doctype html><title>Latchkey</title><p>The console is not built: run <code>npm run build:console</code> (npm install does it).</p>",
+        503,
+      ),
+    );
+  }
+
   return app;
+}
+
+/** A stored readiness report. Throws LK_NOT_FOUND. */
+function storedReport(hub: Hub, id: string): ReadinessReport {
+  const r = hub.store.console.report(id);
+  if (!r) throw new LatchkeyError("LK_NOT_FOUND", `no readiness report ${id}`);
+  return JSON.parse(r.report) as ReadinessReport;
+}
+
+/** The emergency access policy of the recovery kit, from what this hub has. */
+function recoveryPolicy(hub: Hub): string[] {
+  const owners = hub.users().filter((u) => u.role === Role.Owner);
+  return [
+    "The lock decides on its own: a power cut of the router or the internet changes nothing at the door.",
+    "Mechanical key: the lock's key cylinder always opens the door, and its use is written to the audit log. Keep one key off-site with someone you trust.",
+    `Owners (${owners.map((o) => o.name).join(", ") || "none"}): keep a second kind of credential (a card or a fingerprint besides your PIN).`,
+    "Lost your API token or phone: use the recovery code on this page at the hub's console (Recover) or with `latchkey recover`; it gives a new owner token and a new recovery code.",
+    "Lost the hub itself: the lock keeps working with the credentials it holds; restore the hub from a backup of its data directory, or from an export (`latchkey export --secrets`).",
+    "A code or card was lost or shared: revoke it at once in the console (People) — it stops working at the door immediately.",
+    "Someone moved out: People → Offboard revokes everything they had in one step.",
+  ];
 }
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64url");

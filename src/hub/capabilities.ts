@@ -92,9 +92,10 @@ export function capabilities(hub: Hub, version: string): Capabilities {
       httpApi: true,
       cli: true,
       matter:
-        "start --matter: Door Lock with PIN, USR, COTA, schedules, door position sensor; lock/unlock, SetUser and SetCredential(PIN) map onto Latchkey's model (schedule commands and ClearCredential not yet)",
+        "start --matter: Door Lock with PIN, USR, COTA, week-day/year-day schedules, door position sensor; lock/unlock, users, PIN credentials and schedules are Latchkey's own; events from the audit log (docs/protocol/matter.md)",
       homeAssistantDiscovery: "start --mqtt: lock (PIN code), door, battery, alarm and last-event entities",
-      webConsole: "not built yet",
+      webConsole:
+        "served by the hub at / (people, guest codes, schedules, activity, review, health, readiness check); no internet",
     },
   };
 }

@@ -39,7 +39,14 @@ import {
   TOTP_DEFAULT_DIGITS,
   TOTP_DEFAULT_STEP_SECONDS,
 } from "../core/credentials/totp.ts";
-import { type CryptoPort, fromHex, timingSafeEqualHex, toHex, utf8 } from "../core/crypto.ts";
+import {
+  type CryptoPort,
+  fromHex,
+  timingSafeEqual,
+  timingSafeEqualHex,
+  toHex,
+  utf8,
+} from "../core/crypto.ts";
 import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import { assertDisplayName, newId, normalizeCode, randomBase32 } from "../core/ids.ts";
 import type { PublicKey } from "../core/keys/digital-key.ts";
@@ -83,6 +90,12 @@ import {
 } from "../store/sqlite/edge-store.ts";
 import type { CloudSync } from "./cloud-sync.ts";
 import { type DataDir, setupCodeFile } from "./data-dir.ts";
+import {
+  type ExportSecretMaterial,
+  type RestorableKey,
+  replaceDataDirSecret,
+  type SecretRestore,
+} from "./export.ts";
 import { type MaterializeResult, materialize } from "./materialize.ts";
 import { HubKeys } from "./phone-keys.ts";
 import { HubReplica, type LocalChange } from "./replica.ts";
@@ -157,6 +170,12 @@ export interface HubOptions {
 export interface Actor {
   readonly userId: string;
   readonly role: Role;
+  /**
+   * Where the request came from when that is not the API or CLI, recorded in the audit event of every
+   * management change it makes (e.g. the Matter bridge: `{ via: "matter", fabricIndex: 1 }`).
+   * The change's own fields win over these.
+   */
+  readonly attribution?: Readonly<Record<string, JsonValue>>;
 }
 
 export interface NewUser {
@@ -336,9 +355,25 @@ export class Hub {
         this.store.pruneGuestCodeLedger(rt.id, local - 90 * 1440);
       }
     }
+    this.sampleBatteries();
     // A quiet hub still signs its head once a minute, so the unsigned tail stays short.
     this.audit.checkpoint();
     this.store.compact();
+  }
+
+  /**
+   * Record each lock's battery for the console's chart and forecast (src/core/battery-forecast.ts): a
+   * sample when there is none yet, an hour after the last one, or when the level moved by a point or more.
+   */
+  sampleBatteries(): void {
+    const now = this.o.clock.now();
+    for (const rt of this.runtimes.values()) {
+      const b = rt.status().battery;
+      const last = this.store.console.lastBatterySample(rt.id);
+      if (last && now - last.at < 3_600_000 && Math.abs(last.percent - b.percent) < 1 && now >= last.at)
+        continue;
+      this.store.console.addBatterySample(rt.id, { at: now, percent: b.percent, millivolts: b.millivolts });
+    }
   }
 
   /** Stop timers, sign a final checkpoint, close the database. */
@@ -570,7 +605,7 @@ export class Hub {
     setupCode: string,
     ownerName: string,
     keyAuthority?: { root: PublicKey; hubLink: Uint8Array },
-  ): { user: User; token: string } {
+  ): { user: User; token: string; recoveryCode: string } {
     if (this.isClaimed()) throw new LatchkeyError("LK_ALREADY_CLAIMED", "this hub already has an owner");
     const expected = this.store.getMeta("setup.code_hash");
     if (!expected || !timingSafeEqualHex(this.hashSecret(normalizeCode(setupCode)), expected)) {
@@ -580,6 +615,7 @@ export class Hub {
     const user = this.newUserRecord({ name: ownerName, role: Role.Owner, userType: UserType.Programming });
     const now = this.o.clock.now();
     let token = "";
+    let recoveryCode = "";
     this.adminCommit(
       { userId: user.id, role: Role.Owner },
       { action: "hub.claim", userId: user.id, name: ownerName },
@@ -588,6 +624,7 @@ export class Hub {
         this.store.setMeta("setup.claimed_at", String(now));
         this.store.deleteMeta("setup.code_hash");
         token = this.issueTokenInTransaction(user.id, "setup");
+        recoveryCode = this.newRecoveryCode(user.id);
         // The owner's root key for phone keys, registered with the claim (docs/protocol/digital-keys.md).
         if (keyAuthority) {
           this.keys.register(
@@ -602,7 +639,57 @@ export class Hub {
     );
     rmSync(setupCodeFile(this.o.dataDir.path), { force: true });
     this.rebuildIndex();
-    return { user, token };
+    return { user, token, recoveryCode };
+  }
+
+  /**
+   * A fresh recovery code for `userId` (an owner), replacing any earlier one: 25 base32 characters
+   * (125 bits) in five groups, `LKR-XXXXX-XXXXX-XXXXX-XXXXX-XXXXX`. Only its keyed hash is stored; the
+   * code itself is returned once, for the printed recovery kit.
+   */
+  private newRecoveryCode(userId: string): string {
+    const code = randomBase32((n) => this.crypto.randomBytes(n), 25);
+    this.store.setMeta("recovery.code_hash", this.hashSecret(`recovery:${code}`));
+    this.store.setMeta("recovery.user_id", userId);
+    return `LKR-${code.match(/.{5}/g)!.join("-")}`;
+  }
+
+  /**
+   * Exchange the recovery code for a new owner API token (the owner lost theirs). The code is spent: a new
+   * one is returned with the token. Audited as `hub.recover`. Throws LK_RECOVERY_INVALID for a wrong,
+   * spent or absent code, or when its owner was removed or disabled.
+   */
+  recover(code: string, label = "recovery"): { user: User; token: string; recoveryCode: string } {
+    const raw = normalizeCode(code.replace(/^LKR-?/i, ""));
+    const expected = this.store.getMeta("recovery.code_hash");
+    const userId = this.store.getMeta("recovery.user_id");
+    if (!expected || !userId || !timingSafeEqualHex(this.hashSecret(`recovery:${raw}`), expected)) {
+      throw new LatchkeyError("LK_RECOVERY_INVALID", "the recovery code is not valid (or was already used)");
+    }
+    const user = this.users().find((u) => u.id === userId);
+    if (!user || user.role !== Role.Owner || user.userStatus !== UserStatus.OccupiedEnabled) {
+      throw new LatchkeyError(
+        "LK_RECOVERY_INVALID",
+        "the recovery code's owner is no longer an enabled owner",
+      );
+    }
+    let token = "";
+    let recoveryCode = "";
+    this.adminCommit({ userId, role: Role.Owner }, { action: "hub.recover", userId, label }, () => {
+      token = this.issueTokenInTransaction(userId, label);
+      recoveryCode = this.newRecoveryCode(userId);
+    });
+    return { user, token, recoveryCode };
+  }
+
+  /** A new recovery code for the calling owner (the old one stops working). Owner only. */
+  rotateRecoveryCode(actor: Actor): { recoveryCode: string } {
+    this.requireRole(actor, Role.Owner);
+    let recoveryCode = "";
+    this.adminCommit(actor, { action: "hub.recovery_rotate", userId: actor.userId }, () => {
+      recoveryCode = this.newRecoveryCode(actor.userId);
+    });
+    return { recoveryCode };
   }
 
   private issueTokenInTransaction(userId: string, label: string): string {
@@ -831,6 +918,63 @@ export class Hub {
       () => [{ kind: "user.remove", target: id, payload: {} } as LocalChange],
     );
     this.rebuildIndex();
+  }
+
+  /**
+   * Offboarding in one step ("revoke everything this person has"): every credential (PINs, cards,
+   * fingerprints, authenticator apps), every API token, every phone key, and the guest-code issuers
+   * enrolled for them (their codes stop working); then the user is disabled, or removed with `remove`.
+   * Each revocation is its own audited, signed change, so a failure part-way leaves what was revoked
+   * revoked. Counts in the result. Throws LK_NOT_FOUND, LK_FORBIDDEN (who may manage whom), and refuses
+   * to offboard the last owner.
+   */
+  offboardUser(
+    actor: Actor,
+    userId: string,
+    opts: { remove?: boolean } = {},
+  ): {
+    userId: string;
+    credentials: number;
+    tokens: number;
+    phoneKeys: number;
+    guestCodeIssuers: number;
+    removed: boolean;
+  } {
+    const cur = this.user(userId);
+    this.requireManage(actor, cur);
+    if (actor.userId === userId) throw new LatchkeyError("LK_FORBIDDEN", "you cannot offboard yourself");
+    if (cur.role === Role.Owner) this.assertAnotherOwner(userId);
+    const creds = this.credentialsOf(userId);
+    for (const c of creds) this.removeCredential(actor, c.id);
+    // Tokens: offboarding is the manager's call (requireManage above), not only the owner's.
+    const tokens = this.store.tokensOf(userId);
+    for (const t of tokens)
+      this.adminCommit(actor, { action: "token.revoke", userId, tokenId: t.id }, () =>
+        this.store.deleteToken(t.id),
+      );
+    const keysBefore = this.store.phoneKeys
+      .keys()
+      .filter((k) => k.userId === userId && k.revokedAt === null).length;
+    this.keys.revokeUserKeys(actor, userId);
+    let issuers = 0;
+    for (const lock of this.locks()) {
+      for (const rec of this.store.guestCodeIssuers(lock.id)) {
+        if (rec.userId !== userId) continue;
+        this.removeIssuer(actor, lock.id, rec.issuerId);
+        issuers++;
+      }
+    }
+    if (opts.remove) this.removeUser(actor, userId);
+    else if (cur.userStatus !== UserStatus.OccupiedDisabled)
+      this.updateUser(actor, userId, { userStatus: UserStatus.OccupiedDisabled });
+    return {
+      userId,
+      credentials: creds.length,
+      tokens: tokens.length,
+      phoneKeys: keysBefore,
+      guestCodeIssuers: issuers,
+      removed: opts.remove === true,
+    };
   }
 
   // ------------------------------------------------------------------ credentials
@@ -1543,7 +1687,7 @@ export class Hub {
       at: this.o.clock.now(),
       lockId,
       kind: AuditKind.Admin,
-      data: actor ? { ...data, actorId: actor.userId } : { ...data, actorId: "system" },
+      data: actor ? { ...actor.attribution, ...data, actorId: actor.userId } : { ...data, actorId: "system" },
     };
     try {
       this.audit.commit([event], () => {
@@ -1813,6 +1957,232 @@ export class Hub {
         "after an import, and issuers re-enrol (codes issued before do not carry over). Phone keys are " +
         "listed without their signed chains; the hub's signing key and the owner's root are not exported.",
     };
+  }
+
+  // ------------------------------------------------------------------ export with secrets, restore (src/hub/export.ts)
+
+  /**
+   * The secret material an export version 2 seals to a passphrase (docs/formats/export.md § "Version 2"):
+   * the PIN key and every PIN digest, authenticator secrets (opened from their seal) with their last
+   * accepted step, the guest-code secret, and the guest-code rows of each issuer's current epoch.
+   * Owner only. Copies: the caller seals them at once and never logs them. Throws LK_FORBIDDEN.
+   */
+  exportSecretMaterial(actor: Actor): ExportSecretMaterial {
+    this.requireRole(actor, Role.Owner);
+    const creds = this.allCredentials();
+    const current = new Map(this.store.guestCodeIssuers().map((i) => [`${i.lockId}/${i.issuerId}`, i.epoch]));
+    return {
+      pinKey: new Uint8Array(this.o.dataDir.pinSecret),
+      guestCodeKey: new Uint8Array(this.o.dataDir.guestCodeSecret),
+      pins: creds.flatMap((c) => (c.type === "pin" ? [{ credentialId: c.id, digest: c.pinDigest }] : [])),
+      totp: creds.flatMap((c) =>
+        c.type === "totp" ? [{ credentialId: c.id, secret: c.secret, lastStep: c.lastStep }] : [],
+      ),
+      guestCodeState: this.locks().flatMap((l) =>
+        this.store
+          .guestCodeStates(l.id)
+          .filter((u) => current.get(`${l.id}/${u.issuerId}`) === u.epoch)
+          .map((u) => ({ ...u, lockId: l.id })),
+      ),
+    };
+  }
+
+  /**
+   * Whether `key` is this hub's PIN key or guest-code secret (`same`), could become it because nothing
+   * depends on the current one yet (`free`: no PIN credential, or no guest-code issuer), or neither
+   * (`differs`). Constant-time comparison; reveals nothing else.
+   */
+  secretKeyStatus(which: RestorableKey, key: Uint8Array): "same" | "free" | "differs" {
+    const mine = which === "pin" ? this.o.dataDir.pinSecret : this.o.dataDir.guestCodeSecret;
+    if (timingSafeEqual(key, mine)) return "same";
+    const inUse =
+      which === "pin"
+        ? this.store.credentials().some((c) => c.type === "pin")
+        : this.store.guestCodeIssuers().length > 0;
+    return inUse ? "differs" : "free";
+  }
+
+  /**
+   * Restore what an opened export version 2 carries (src/hub/import.ts applies it as its last step):
+   * adopt the exporting hub's PIN key and/or guest-code secret (only while nothing depends on this hub's
+   * own, see {@link secretKeyStatus}), then store the PIN and authenticator credentials (new ids) and the
+   * guest-code issuers with their ledger in one transaction, audited as `credential.add` and
+   * `guestCode.issuer.add` events marked `restoredFrom` (never a secret), and recorded as operations.
+   * Codes used or revoked at the exporting hub are then revoked here. Owner only. On a failure nothing
+   * stays (keys put back, rows removed). Returns document credential id → new credential id.
+   * Throws LK_FORBIDDEN, LK_CONFLICT (a key in use, an issuer that exists), LK_PIN_IN_USE, LK_NOT_FOUND.
+   */
+  restoreSecrets(actor: Actor, r: SecretRestore): { credentials: Record<string, string> } {
+    this.requireRole(actor, Role.Owner);
+    const undoKeys: (() => void)[] = [];
+    const adopted: RestorableKey[] = [];
+    const toAdopt: [RestorableKey, Uint8Array][] = [];
+    const ids: Record<string, string> = {};
+    const fromOf = new Map<string, string>();
+    const now = this.o.clock.now();
+    const creds: Credential[] = [];
+    try {
+      for (const [which, key] of [
+        ["pin", r.pinKey],
+        ["guestCode", r.guestCodeKey],
+      ] as const) {
+        if (key === null) continue;
+        const status = this.secretKeyStatus(which, key);
+        if (status === "differs")
+          throw new LatchkeyError(
+            "LK_CONFLICT",
+            `this hub's ${which} key is in use and differs from the export's`,
+          );
+        if (status === "free") toAdopt.push([which, key]);
+      }
+      const pins = this.store.credentials().filter((c) => c.type === "pin");
+      for (const c of r.credentials) {
+        const { from, ...fields } = c;
+        this.user(fields.userId);
+        const locks = this.resolveScope(fields.locks);
+        const cred = {
+          ...fields,
+          locks,
+          id: newId((n) => this.crypto.randomBytes(n), "cred"),
+          createdAt: now,
+        } as Credential;
+        if (cred.type === "pin") {
+          if (
+            pins.some(
+              (p) => p.type === "pin" && p.pinDigest === cred.pinDigest && this.scopesOverlap(p.locks, locks),
+            )
+          )
+            throw new LatchkeyError(
+              "LK_PIN_IN_USE",
+              "a restored PIN is already in use on an overlapping lock",
+            );
+          pins.push(cred);
+        }
+        ids[from] = cred.id;
+        fromOf.set(cred.id, from);
+        creds.push(cred);
+      }
+      for (const i of r.issuers) {
+        this.lock(i.record.lockId);
+        this.user(i.record.userId);
+        if (this.store.guestCodeIssuers(i.record.lockId).some((x) => x.issuerId === i.record.issuerId))
+          throw new LatchkeyError(
+            "LK_CONFLICT",
+            `issuer ${i.record.issuerId} already exists on ${i.record.lockId}`,
+          );
+      }
+      // Everything checked: now the keys (a file each), then one transaction.
+      for (const [which, key] of toAdopt) {
+        undoKeys.push(replaceDataDirSecret(this.o.dataDir, which, key));
+        adopted.push(which);
+      }
+      this.guestKeysCache.clear();
+      const events: AuditEventInput[] = adopted.map((key) => ({
+        at: now,
+        lockId: null,
+        kind: AuditKind.Admin,
+        data: { action: "secret.adopt", key, actorId: actor.userId },
+      }));
+      for (const c of creds) {
+        events.push({
+          at: now,
+          lockId: null,
+          kind: AuditKind.Admin,
+          data: {
+            action: "credential.add",
+            userId: c.userId,
+            credentialId: c.id,
+            credentialType: c.type,
+            locks: c.locks as JsonValue,
+            ...(c.type === "pin" ? { duress: c.duress } : {}),
+            ...(c.type === "totp" ? { requirePin: c.requirePin } : {}),
+            restoredFrom: fromOf.get(c.id) ?? null,
+            actorId: actor.userId,
+          },
+        });
+      }
+      for (const i of r.issuers) {
+        events.push({
+          at: now,
+          lockId: i.record.lockId,
+          kind: AuditKind.Admin,
+          data: {
+            action: "guestCode.issuer.add",
+            lockId: i.record.lockId,
+            issuerId: i.record.issuerId,
+            userId: i.record.userId,
+            epoch: i.record.epoch,
+            restoredFrom: i.record.issuerId,
+            actorId: actor.userId,
+          },
+        });
+      }
+      try {
+        this.audit.commit(events, () => {
+          for (const c of creds) this.store.insertCredential(c);
+          for (const i of r.issuers) {
+            this.store.upsertGuestCodeIssuer(i.record);
+            for (const e of i.ledger) this.store.putGuestCodeLedger(e);
+          }
+          this.replica.record(creds.map((c) => this.credentialChange(c, null)));
+        });
+      } catch (e) {
+        this.replica.invalidate();
+        throw e;
+      }
+    } catch (e) {
+      for (const undo of undoKeys.reverse()) undo();
+      this.guestKeysCache.clear();
+      throw e;
+    }
+    this.guestKeysCache.clear();
+    this.rebuildIndex();
+    if (creds.length > 0) this.onOpsRecorded?.();
+    try {
+      for (const i of r.issuers) {
+        const rt = this.lock(i.record.lockId);
+        for (const s of i.spent) {
+          rt.revokeGuestCode(
+            { issuerId: i.record.issuerId, epoch: i.record.epoch, codeId: s.codeId, dropAfter: s.dropAfter },
+            {
+              action: "guestCode.revoke",
+              lockId: i.record.lockId,
+              issuerId: i.record.issuerId,
+              epoch: i.record.epoch,
+              codeId: s.codeId,
+              reason: "used or revoked before the export",
+              actorId: actor.userId,
+            },
+          );
+        }
+      }
+    } catch (e) {
+      this.undoRestore(actor, creds, r.issuers);
+      for (const undo of undoKeys.reverse()) undo();
+      this.guestKeysCache.clear();
+      throw e;
+    }
+    return { credentials: ids };
+  }
+
+  /** Take back what {@link restoreSecrets} stored (its spent-code revocations could not all be made). */
+  private undoRestore(actor: Actor, creds: readonly Credential[], issuers: SecretRestore["issuers"]): void {
+    this.adminCommit(
+      actor,
+      {
+        action: "import.undo",
+        credentialIds: creds.map((c) => c.id),
+        issuerIds: issuers.map((i) => i.record.issuerId),
+      },
+      () => {
+        for (const c of creds) this.store.deleteCredential(c.id);
+        for (const i of issuers) this.store.deleteGuestCodeIssuer(i.record.lockId, i.record.issuerId);
+      },
+      null,
+      () => creds.map((c) => ({ kind: "credential.remove", target: c.id, payload: {} }) as LocalChange),
+    );
+    for (const i of issuers) this.lock(i.record.lockId).forgetGuestCodeRows(i.record.issuerId);
+    this.rebuildIndex();
   }
 
   /** Used by tests and the bench: now on the hub's clock. */

@@ -9,13 +9,19 @@
  *    audited and recorded as a signed operation like any other. It plans again first and refuses a plan
  *    the hub's state no longer matches; should a step still fail, the changes made so far are undone.
  *
- * Secrets are never imported (they are never exported): PIN and authenticator users are reported for
- * re-enrolment. Guest-code issuers, the guest-code ledger and phone keys are reported, not imported.
+ * A version-1 document carries no secrets: PIN and authenticator users are reported for re-enrolment,
+ * guest-code issuers, the guest-code ledger and phone keys are reported, not imported. A version-2
+ * document carries them in a passphrase box (src/hub/export.ts): with the passphrase
+ * ({@link planImportWithPassphrase}) PINs, authenticator apps and guest-code issuers are restored as one
+ * last, atomic step ({@link Hub.restoreSecrets}); without it, it imports like version 1.
  */
 import { z } from "zod";
 import type { JsonValue } from "../core/audit/canonical.ts";
 import { AuditKind } from "../core/audit/chain.ts";
 import { normalizeUid, parseCardId } from "../core/credentials/card-id.ts";
+import { GUEST_CODE_MAX_ISSUER_KEYS } from "../core/credentials/guest-code.ts";
+import { TOTP_MAX_DIGITS, TOTP_MIN_DIGITS } from "../core/credentials/totp.ts";
+import { timingSafeEqual } from "../core/crypto.ts";
 import { isLatchkeyError, LatchkeyError } from "../core/errors.ts";
 import { assertDisplayName } from "../core/ids.ts";
 import {
@@ -28,8 +34,18 @@ import {
   type YearDaySchedule,
 } from "../core/model.ts";
 import { assertTimeZone, assertWeekDaySchedule, assertYearDaySchedule } from "../core/schedule.ts";
-import type { LockSettings } from "../store/sqlite/edge-store.ts";
-import type { Actor, Hub, NewUser, UserPatch } from "./hub.ts";
+import { EpochMs, Seconds } from "../core/units.ts";
+import type { GuestCodeLedgerRecord, LockSettings } from "../store/sqlite/edge-store.ts";
+import {
+  type ExportSecrets,
+  exportDigest,
+  openExportSecrets,
+  type RestoredCredential,
+  type RestoredIssuer,
+  type SecretRestore,
+} from "./export.ts";
+import { type Actor, Hub, type NewUser, type UserPatch } from "./hub.ts";
+import { type BoxOptions, PassphraseBoxSchema } from "./passphrase-box.ts";
 
 const values = <T extends Record<string, string>>(o: T) => Object.values(o) as [T[keyof T], ...T[keyof T][]];
 
@@ -144,10 +160,10 @@ const PhoneKeyJson = z.looseObject({
 });
 
 /** Format versions this reader knows (docs/formats/export.md: a reader refuses the others). */
-export const EXPORT_VERSIONS = [1] as const;
+export const EXPORT_VERSIONS = [1, 2] as const;
 
 /** The `latchkey-export` document, version 1 (docs/formats/export.md). */
-export const ExportDocumentSchema = z
+export const ExportDocumentV1Schema = z
   .strictObject({
     format: z.literal("latchkey-export"),
     version: z.literal(EXPORT_VERSIONS[0]),
@@ -162,7 +178,25 @@ export const ExportDocumentSchema = z
     secretsIncluded: z.literal(false),
     note: z.string().max(2000),
   })
-  .describe("Latchkey hub export (docs/formats/export.md). No secrets.");
+  .describe("Latchkey hub export, version 1 (docs/formats/export.md). No secrets.");
+
+/**
+ * The `latchkey-export` document, version 2 (docs/formats/export.md § "Version 2"): version 1 plus
+ * `secrets`, a passphrase box of kind `latchkey-export-secrets`.
+ */
+export const ExportDocumentV2Schema = ExportDocumentV1Schema.extend({
+  version: z.literal(EXPORT_VERSIONS[1]),
+  secretsIncluded: z.literal(true),
+  secrets: PassphraseBoxSchema,
+}).describe(
+  "Latchkey hub export, version 2 (docs/formats/export.md): secrets sealed to a passphrase (scrypt + AES-256-GCM).",
+);
+
+/** A `latchkey-export` document of any version this reader knows. */
+export const ExportDocumentSchema = z.discriminatedUnion("version", [
+  ExportDocumentV1Schema,
+  ExportDocumentV2Schema,
+]);
 
 export type ExportDocument = z.infer<typeof ExportDocumentSchema>;
 
@@ -172,7 +206,7 @@ export function exportJsonSchema(): Record<string, unknown> {
   return {
     $schema: schema.$schema,
     $id: "https://latchkey.dev/schemas/export.schema.json",
-    title: "latchkey-export, version 1",
+    title: "latchkey-export, versions 1 and 2",
     ...schema,
   };
 }
@@ -187,6 +221,11 @@ export interface ImportOptions {
   readonly mode?: ImportMode;
   /** The importing user: when given, the plan is checked against what this actor may do. */
   readonly actor?: Actor;
+  /**
+   * The opened `secrets` of a version-2 document ({@link openExportSecrets}): PINs, authenticator apps
+   * and guest-code issuers are then restored. The document must be the one they were sealed with.
+   */
+  readonly secrets?: ExportSecrets;
 }
 
 /** One change of a plan. `user` is the user's id in the document (or `csv:<row>`), mapped at apply time. */
@@ -203,6 +242,8 @@ export type ImportStep =
   | {
       readonly op: "card.add";
       readonly user: string;
+      /** The credential's id in the document. */
+      readonly credential: string;
       readonly cardId: string;
       readonly locks: LockScope;
       readonly label: string | null;
@@ -210,10 +251,66 @@ export type ImportStep =
   | {
       readonly op: "fingerprint.add";
       readonly user: string;
+      readonly credential: string;
       readonly slot: number;
       readonly locks: LockScope;
       readonly label: string | null;
+    }
+  /** Version 2 with the passphrase: this hub takes the document's PIN key or guest-code secret (it has none in use). */
+  | { readonly op: "secret.adopt"; readonly key: "pin" | "guestCode" }
+  | {
+      readonly op: "pin.restore";
+      readonly user: string;
+      readonly credential: string;
+      readonly locks: LockScope;
+      readonly label: string | null;
+      readonly pinLength: number;
+      readonly duress: boolean;
+    }
+  | {
+      readonly op: "totp.restore";
+      readonly user: string;
+      readonly credential: string;
+      readonly locks: LockScope;
+      readonly label: string | null;
+      readonly requirePin: boolean;
+      readonly algorithm: string;
+      readonly digits: number;
+      readonly step: number;
+    }
+  | {
+      readonly op: "issuer.restore";
+      readonly lockId: string;
+      readonly issuerId: string;
+      readonly user: string;
+      readonly name: string;
+      readonly epoch: number;
+      readonly createdAt: number;
+      /** Ledger entries of this epoch restored with it. */
+      readonly ledger: number;
+      /** Codes used or revoked at the exporting hub, revoked here. */
+      readonly spent: number;
     };
+
+/** The HMAC algorithms an authenticator credential may use (RFC 6238 § 1.2). */
+const TOTP_ALGORITHMS = ["SHA-1", "SHA-256", "SHA-512"] as const;
+
+/** Steps that {@link applyImport} hands to {@link Hub.restoreSecrets} as one batch, last. */
+const SECRET_OPS: ReadonlySet<ImportStep["op"]> = new Set([
+  "secret.adopt",
+  "pin.restore",
+  "totp.restore",
+  "issuer.restore",
+]);
+
+/** Why a PIN or authenticator app was not restored. */
+export type ReEnrolReason =
+  /** A version-1 document: secrets are never in it. */
+  | "notExported"
+  /** A version-2 document imported without its passphrase. */
+  | "noPassphrase"
+  /** This hub has PINs of its own under another PIN key: PIN digests cannot be carried over. */
+  | "pinKeyDiffers";
 
 export interface ImportPlan {
   readonly source: "document" | "csv";
@@ -230,13 +327,28 @@ export interface ImportPlan {
     readonly usersUnchanged: number;
     readonly credentialsAdded: number;
     readonly credentialsUnchanged: number;
+    /** PINs and authenticator apps restored from a version-2 document's secrets. */
+    readonly credentialsRestored: number;
+    readonly issuersRestored: number;
   };
-  /** Users whose PIN or authenticator app was not imported (secrets are never exported): they enrol again. */
+  /** Users whose PIN or authenticator app was not imported: they enrol again (`reason` says why). */
   readonly reEnrol: readonly {
     readonly user: string;
     readonly name: string;
     readonly needs: readonly ("pin" | "totp")[];
+    readonly reason: ReEnrolReason;
   }[];
+  /**
+   * The document's secrets: `sealed` (a version-2 box is present), `opened` (with the passphrase), and
+   * for each key whether this hub's is the `same`, will `adopt` the document's, or `differs` (null: not
+   * needed).
+   */
+  readonly secrets: {
+    readonly sealed: boolean;
+    readonly opened: boolean;
+    readonly pinKey: "same" | "adopt" | "differs" | null;
+    readonly guestCodeKey: "same" | "adopt" | "differs" | null;
+  };
   /** Parts of the document that are listed but never imported. */
   readonly notImported: {
     readonly guestCodeIssuers: number;
@@ -250,6 +362,12 @@ export interface ImportPlan {
 /** What an import brings, whatever it was read from (a document or a CSV file). */
 export interface ImportModel {
   readonly source: "document" | "csv";
+  /** Version-2 document: the digest its secrets were sealed with ({@link exportDigest}); else null. */
+  readonly documentSha256: string | null;
+  /** The opened secrets (version 2 with the passphrase), else null. */
+  readonly secrets: ExportSecrets | null;
+  readonly issuers: readonly ImportIssuer[];
+  readonly ledger: readonly GuestCodeLedgerRecord[];
   readonly locks: readonly ImportLock[];
   readonly users: readonly ImportUser[];
   readonly credentials: readonly ImportCredential[];
@@ -260,6 +378,16 @@ export interface ImportModel {
   }[];
   readonly guestCodeIssuers: number;
   readonly guestCodes: number;
+}
+
+interface ImportIssuer {
+  readonly lockId: string;
+  readonly issuerId: string;
+  readonly userId: string;
+  readonly name: string;
+  readonly epoch: number;
+  readonly createdAt: number;
+  readonly where: string;
 }
 
 interface ImportLock {
@@ -293,8 +421,14 @@ interface ImportCredentialBase {
 }
 
 type ImportCredential =
-  | (ImportCredentialBase & { readonly type: "pin" })
-  | (ImportCredentialBase & { readonly type: "totp" })
+  | (ImportCredentialBase & { readonly type: "pin"; readonly pinLength: number; readonly duress: boolean })
+  | (ImportCredentialBase & {
+      readonly type: "totp";
+      readonly algorithm: string;
+      readonly digits: number;
+      readonly step: number;
+      readonly requirePin: boolean;
+    })
   | (ImportCredentialBase & { readonly type: "rfid"; readonly cardId: string })
   | (ImportCredentialBase & { readonly type: "fingerprint"; readonly slot: number });
 
@@ -344,7 +478,10 @@ export function readExportDocument(doc: unknown): ImportModel {
   }
   if (typeof value === "object" && value !== null && "version" in value) {
     const v = (value as { version: unknown }).version;
-    if ((value as { format?: unknown }).format === "latchkey-export" && !EXPORT_VERSIONS.includes(v as 1)) {
+    if (
+      (value as { format?: unknown }).format === "latchkey-export" &&
+      !EXPORT_VERSIONS.includes(v as 1 | 2)
+    ) {
       throw invalid(
         "$.version",
         `export format version ${JSON.stringify(v)} is not known to this hub (it reads ${EXPORT_VERSIONS.join(", ")})`,
@@ -367,8 +504,19 @@ export function readExportDocument(doc: unknown): ImportModel {
   dup(d.locks, "locks");
   dup(d.users, "users");
   dup(d.credentials, "credentials");
+  const seenIssuers = new Set<string>();
+  d.guestCodeIssuers.forEach((i, k) => {
+    const key = `${i.lockId}/${i.issuerId}`;
+    if (seenIssuers.has(key))
+      throw invalid(`$.guestCodeIssuers[${k}].issuerId`, `duplicate issuer ${i.issuerId}`);
+    seenIssuers.add(key);
+  });
   return {
     source: "document",
+    documentSha256: d.version === 2 ? exportDigest(value as Record<string, unknown>) : null,
+    secrets: null,
+    issuers: d.guestCodeIssuers.map((i, k) => ({ ...i, where: `$.guestCodeIssuers[${k}]` })),
+    ledger: d.guestCodes.map((e) => ({ ...e }) as GuestCodeLedgerRecord),
     locks: d.locks.map((l, i) => ({
       ...l,
       settings: l.settings as unknown as LockSettings,
@@ -385,7 +533,15 @@ export function readExportDocument(doc: unknown): ImportModel {
       };
       if (c.type === "rfid") return { ...common, type: "rfid", cardId: c.cardId };
       if (c.type === "fingerprint") return { ...common, type: "fingerprint", slot: c.slot };
-      return { ...common, type: c.type };
+      if (c.type === "pin") return { ...common, type: "pin", pinLength: c.pinLength, duress: c.duress };
+      return {
+        ...common,
+        type: "totp",
+        algorithm: c.algorithm,
+        digits: c.digits,
+        step: c.step,
+        requirePin: c.requirePin,
+      };
     }),
     phoneKeys: d.phoneKeys.map((k, i) => ({
       serial: k.serial,
@@ -588,6 +744,10 @@ export function parseUsersCsv(text: string): CsvUserRow[] {
 export function csvModel(rows: readonly CsvUserRow[]): ImportModel {
   return {
     source: "csv",
+    documentSha256: null,
+    secrets: null,
+    issuers: [],
+    ledger: [],
     locks: [],
     users: rows.map((r) => ({
       id: `csv:${r.row}`,
@@ -623,11 +783,30 @@ export function csvModel(rows: readonly CsvUserRow[]): ImportModel {
 
 // ------------------------------------------------------------------ planning
 
-/** Ids the hub has removed or revoked: from the operation log's tombstones, and from the audit log. */
-function tombstones(hub: Hub): { users: Set<string>; credentials: Set<string>; keys: Set<string> } {
+/**
+ * Ids the hub has removed or revoked: from the operation log's tombstones, and from the audit log. An id
+ * that an earlier import mapped to a hub id (`import.applied`, `restoredFrom`) is dead when that hub id
+ * is, so an old export never brings back, under its old id, what was removed after it was imported.
+ * Guest-code issuers as `lockId/issuerId`.
+ */
+function tombstones(hub: Hub): {
+  users: Set<string>;
+  credentials: Set<string>;
+  keys: Set<string>;
+  issuers: Set<string>;
+} {
   const users = new Set<string>();
   const credentials = new Set<string>();
   const keys = new Set<string>();
+  const issuers = new Set<string>();
+  /** Hub id → the document ids imported as it. */
+  const aliases = new Map<string, Set<string>>();
+  const alias = (hubId: unknown, docId: unknown) => {
+    if (typeof hubId !== "string" || typeof docId !== "string" || hubId === docId) return;
+    const set = aliases.get(hubId) ?? new Set<string>();
+    set.add(docId);
+    aliases.set(hubId, set);
+  };
   const state = hub.replica.state();
   if (state) {
     for (const id of state.removedUsers) users.add(id);
@@ -646,13 +825,29 @@ function tombstones(hub: Hub): { users: Set<string>; credentials: Set<string>; k
           for (const c of d.credentialIds) if (typeof c === "string") credentials.add(c);
       } else if (d.action === "credential.remove" && typeof d.credentialId === "string") {
         credentials.add(d.credentialId);
+      } else if (d.action === "credential.add" && typeof d.restoredFrom === "string") {
+        alias(d.credentialId, d.restoredFrom);
+      } else if (d.action === "import.applied") {
+        for (const m of [d.users, d.credentials]) {
+          if (typeof m === "object" && m !== null && !Array.isArray(m))
+            for (const [docId, hubId] of Object.entries(m)) alias(hubId, docId);
+        }
+      } else if (
+        d.action === "guestCode.issuer.remove" &&
+        typeof d.lockId === "string" &&
+        typeof d.issuerId === "string"
+      ) {
+        issuers.add(`${d.lockId}/${d.issuerId}`);
       }
     }
     if (page.length < 5000) break;
     afterSeq = page[page.length - 1]!.seq;
   }
   for (const k of hub.store.phoneKeys.keys()) if (k.revokedAt !== null) keys.add(k.serial);
-  return { users, credentials, keys };
+  for (const set of [users, credentials]) {
+    for (const id of [...set]) for (const docId of aliases.get(id) ?? []) set.add(docId);
+  }
+  return { users, credentials, keys, issuers };
 }
 
 function stale(where: string, what: string): LatchkeyError {
@@ -678,9 +873,66 @@ const sameScope = (a: LockScope, b: LockScope) =>
 const overlap = (a: LockScope, b: LockScope) => a === "all" || b === "all" || a.some((id) => b.includes(id));
 const RANK: Readonly<Record<Role, number>> = { owner: 4, admin: 3, member: 2, guest: 1, service: 1 };
 
-/** Plan the import of a `latchkey-export` document (a parsed value or its JSON text). See the module doc. */
+/** Codes of an issuer's exported epoch that were used or revoked at the exporting hub (revoked on restore). */
+function spentCodes(
+  sec: ExportSecrets,
+  i: { readonly lockId: string; readonly issuerId: string; readonly epoch: number },
+): { codeId: string; dropAfter: number }[] {
+  return sec.guestCodeState
+    .filter(
+      (u) =>
+        u.lockId === i.lockId &&
+        u.issuerId === i.issuerId &&
+        u.epoch === i.epoch &&
+        (u.revoked || u.uses > 0 || u.firstUsedAt !== null),
+    )
+    .map((u) => ({ codeId: u.codeId, dropAfter: u.dropAfter }));
+}
+
+/**
+ * Plan the import of a `latchkey-export` document (a parsed value or its JSON text). See the module doc.
+ * With `opts.secrets` the document must be the version-2 document they were opened from (else
+ * LK_EXPORT_MODIFIED).
+ */
 export function planImport(hub: Hub, doc: unknown, opts: ImportOptions = {}): ImportPlan {
-  return planModel(hub, readExportDocument(doc), opts);
+  const model = readExportDocument(doc);
+  if (!opts.secrets) return planModel(hub, model, opts);
+  if (model.documentSha256 === null)
+    throw invalid("$.version", "secrets were given for a version-1 document, which has none");
+  if (model.documentSha256 !== opts.secrets.documentSha256) {
+    throw new LatchkeyError(
+      "LK_EXPORT_MODIFIED",
+      "the document is not the one these secrets were sealed with (modified after export?); nothing was changed",
+    );
+  }
+  return planModel(hub, { ...model, secrets: opts.secrets }, opts);
+}
+
+/**
+ * Open a version-2 document's secrets with `passphrase` ({@link openExportSecrets}), then plan with them.
+ * Checks everything before any change, like {@link planImport}; additionally throws LK_PASSPHRASE_WRONG,
+ * LK_PASSPHRASE_BOX_MALFORMED, LK_EXPORT_MODIFIED. `box` options are for tests only.
+ */
+export async function planImportWithPassphrase(
+  hub: Hub,
+  doc: unknown,
+  passphrase: string,
+  opts: Omit<ImportOptions, "secrets"> & { readonly box?: BoxOptions } = {},
+): Promise<ImportPlan> {
+  // The cheap checks first, so a broken document or a caller who may not restore secrets is refused
+  // before the key derivation (and an admin learns nothing about the passphrase).
+  if (opts.actor && opts.actor.role !== Role.Owner) {
+    throw new LatchkeyError(
+      "LK_FORBIDDEN",
+      "only an owner can restore secrets: import without the passphrase",
+      {
+        path: "$.secrets",
+      },
+    );
+  }
+  readExportDocument(doc);
+  const secrets = await openExportSecrets(doc, passphrase, opts.box);
+  return planImport(hub, doc, { ...opts, secrets });
 }
 
 /** Plan the import of a CSV file of users ({@link parseUsersCsv}). */
@@ -857,9 +1109,42 @@ export function planModel(hub: Hub, model: ImportModel, opts: ImportOptions = {}
         ? [{ kind: "fingerprint" as const, key: String(c.slot), user: c.userId, locks: c.locks }]
         : [],
   );
-  const reEnrol = new Map<string, { user: string; name: string; needs: Set<"pin" | "totp"> }>();
+  const reEnrol = new Map<
+    string,
+    { user: string; name: string; needs: Set<"pin" | "totp">; reason: ReEnrolReason }
+  >();
   let credentialsAdded = 0;
   let credentialsUnchanged = 0;
+
+  // Version 2 with the passphrase: PINs (digests under the exporting hub's key) and authenticator apps.
+  const sec = model.secrets;
+  const pinKey = sec ? hub.secretKeyStatus("pin", sec.pinKey) : null;
+  const notRestored: ReEnrolReason =
+    model.documentSha256 === null ? "notExported" : sec ? "pinKeyDiffers" : "noPassphrase";
+  const hubAll = sec ? hub.store.credentials() : [];
+  const pinsTaken = hubAll.flatMap((c) =>
+    c.type === "pin" ? [{ digest: c.pinDigest, user: c.userId, locks: c.locks, duress: c.duress }] : [],
+  );
+  const totpTaken = hubAll.flatMap((c) => (c.type === "totp" ? [{ secret: c.secret, user: c.userId }] : []));
+  const aloneOn = new Map<string, number>();
+  for (const c of hubAll) {
+    if (c.type !== "totp" || c.requirePin) continue;
+    for (const l of lockIds)
+      if (c.locks === "all" || c.locks.includes(l)) aloneOn.set(l, (aloneOn.get(l) ?? 0) + 1);
+  }
+  const secretSteps: ImportStep[] = [];
+  let credentialsRestored = 0;
+  if (
+    sec &&
+    opts.actor &&
+    opts.actor.role !== Role.Owner &&
+    model.credentials.length + model.issuers.length > 0
+  ) {
+    throw forbidden(
+      "$.secrets",
+      "only an owner can restore secrets (PINs, authenticator apps, guest-code issuers)",
+    );
+  }
   for (const c of model.credentials) {
     if (!userIds.has(c.userId)) throw invalid(`${c.where}.userId`, `no user ${c.userId} in this import`);
     if (c.locks !== "all") {
@@ -876,8 +1161,88 @@ export function planModel(hub: Hub, model: ImportModel, opts: ImportOptions = {}
         credentialsUnchanged++;
         continue;
       }
+      const user = hubIdOf(c.userId);
+      if (sec && c.type === "pin" && pinKey !== "differs") {
+        const digest = sec.pins.get(c.id);
+        if (digest === undefined)
+          throw invalid(c.where, "the secrets hold no PIN digest for this credential");
+        const same = pinsTaken.find((p) => p.digest === digest && overlap(p.locks, c.locks));
+        if (same) {
+          if (same.user === user && same.duress === c.duress && sameScope(same.locks, c.locks)) {
+            credentialsUnchanged++;
+            continue;
+          }
+          throw new LatchkeyError(
+            "LK_PIN_IN_USE",
+            `${c.where}: this PIN is already another user's (or another kind's) on an overlapping lock`,
+            { path: c.where },
+          );
+        }
+        pinsTaken.push({ digest, user, locks: c.locks, duress: c.duress });
+        secretSteps.push({
+          op: "pin.restore",
+          user: c.userId,
+          credential: c.id,
+          locks: c.locks,
+          label: c.label,
+          pinLength: c.pinLength,
+          duress: c.duress,
+        });
+        credentialsRestored++;
+        continue;
+      }
+      if (sec && c.type === "totp") {
+        const t = sec.totp.get(c.id);
+        if (t === undefined)
+          throw invalid(c.where, "the secrets hold no authenticator secret for this credential");
+        if (!(TOTP_ALGORITHMS as readonly string[]).includes(c.algorithm))
+          throw invalid(at(c.where, "algorithm"), `must be one of ${TOTP_ALGORITHMS.join(", ")}`);
+        if (c.digits < TOTP_MIN_DIGITS || c.digits > TOTP_MAX_DIGITS)
+          throw invalid(at(c.where, "digits"), `must be ${TOTP_MIN_DIGITS}–${TOTP_MAX_DIGITS}`);
+        const same = totpTaken.find((x) => timingSafeEqual(x.secret, t.secret));
+        if (same) {
+          if (same.user === user) {
+            credentialsUnchanged++;
+            continue;
+          }
+          throw conflict(c.where, "another user on this hub has this authenticator secret");
+        }
+        if (!c.requirePin) {
+          for (const l of lockIds) {
+            if (c.locks !== "all" && !c.locks.includes(l)) continue;
+            const n = (aloneOn.get(l) ?? 0) + 1;
+            if (n > Hub.MAX_TOTP_ALONE_PER_LOCK) {
+              throw new LatchkeyError(
+                "LK_TOTP_ALONE_LIMIT",
+                `${c.where}: lock ${l} would have more than ${Hub.MAX_TOTP_ALONE_PER_LOCK} authenticator codes that open without a PIN`,
+                { path: c.where, lockId: l },
+              );
+            }
+            aloneOn.set(l, n);
+          }
+        }
+        totpTaken.push({ secret: t.secret, user });
+        secretSteps.push({
+          op: "totp.restore",
+          user: c.userId,
+          credential: c.id,
+          locks: c.locks,
+          label: c.label,
+          requirePin: c.requirePin,
+          algorithm: c.algorithm,
+          digits: c.digits,
+          step: c.step,
+        });
+        credentialsRestored++;
+        continue;
+      }
       const u = model.users.find((x) => x.id === c.userId)!;
-      const entry = reEnrol.get(u.id) ?? { user: u.id, name: u.name.trim(), needs: new Set() };
+      const entry = reEnrol.get(u.id) ?? {
+        user: u.id,
+        name: u.name.trim(),
+        needs: new Set(),
+        reason: notRestored,
+      };
       entry.needs.add(c.type);
       reEnrol.set(u.id, entry);
       continue;
@@ -927,8 +1292,15 @@ export function planModel(hub: Hub, model: ImportModel, opts: ImportOptions = {}
     taken.push({ kind: c.type, key, user, locks: c.locks });
     steps.push(
       c.type === "rfid"
-        ? { op: "card.add", user: c.userId, cardId: key, locks: c.locks, label: c.label }
-        : { op: "fingerprint.add", user: c.userId, slot: c.slot, locks: c.locks, label: c.label },
+        ? { op: "card.add", user: c.userId, credential: c.id, cardId: key, locks: c.locks, label: c.label }
+        : {
+            op: "fingerprint.add",
+            user: c.userId,
+            credential: c.id,
+            slot: c.slot,
+            locks: c.locks,
+            label: c.label,
+          },
     );
     credentialsAdded++;
   }
@@ -936,10 +1308,65 @@ export function planModel(hub: Hub, model: ImportModel, opts: ImportOptions = {}
     if (k.revokedAt === null && dead.keys.has(k.serial)) throw stale(k.where, `phone key ${k.serial}`);
   }
 
+  // Guest-code issuers (version 2 with the passphrase): same ids and epochs, keys from the same secret.
+  const issuerSteps: ImportStep[] = [];
+  let issuersUnchanged = 0;
+  let ledgerRestored = 0;
+  const guestCodeKey =
+    sec && model.issuers.length > 0 ? hub.secretKeyStatus("guestCode", sec.guestCodeKey) : null;
+  if (sec && guestCodeKey !== "differs") {
+    const hubIssuers = hub.store.guestCodeIssuers();
+    const perLock = new Map<string, number>();
+    for (const i of hubIssuers) perLock.set(i.lockId, (perLock.get(i.lockId) ?? 0) + 1);
+    for (const i of model.issuers) {
+      if (dead.issuers.has(`${i.lockId}/${i.issuerId}`))
+        throw stale(i.where, `guest-code issuer ${i.issuerId}`);
+      if (!lockIds.has(i.lockId))
+        throw invalid(`${i.where}.lockId`, `no lock ${i.lockId} in this import or on this hub`);
+      if (!userIds.has(i.userId)) throw invalid(`${i.where}.userId`, `no user ${i.userId} in this import`);
+      if (hubIssuers.some((x) => x.lockId === i.lockId && x.issuerId === i.issuerId)) {
+        issuersUnchanged++;
+        continue;
+      }
+      const u = model.users.find((x) => x.id === i.userId)!;
+      // Only enabled owners and admins issue (docs/protocol/guest-codes.md § 1): others stay out.
+      if (RANK[u.role] < RANK.admin || u.userStatus !== UserStatus.OccupiedEnabled) continue;
+      check(at(i.where, "name"), () => assertDisplayName(i.name));
+      const n = (perLock.get(i.lockId) ?? 0) + 1;
+      if (n > GUEST_CODE_MAX_ISSUER_KEYS)
+        throw conflict(
+          i.where,
+          `lock ${i.lockId} would have more than ${GUEST_CODE_MAX_ISSUER_KEYS} guest-code issuers`,
+        );
+      perLock.set(i.lockId, n);
+      const ledger = model.ledger.filter(
+        (e) => e.lockId === i.lockId && e.issuerId === i.issuerId && e.epoch === i.epoch,
+      ).length;
+      ledgerRestored += ledger;
+      issuerSteps.push({
+        op: "issuer.restore",
+        lockId: i.lockId,
+        issuerId: i.issuerId,
+        user: i.userId,
+        name: i.name,
+        epoch: i.epoch,
+        createdAt: i.createdAt,
+        ledger,
+        spent: spentCodes(sec, i).length,
+      });
+    }
+  }
+  const adopt: ImportStep[] = [];
+  if (pinKey === "free" && secretSteps.some((x) => x.op === "pin.restore"))
+    adopt.push({ op: "secret.adopt", key: "pin" });
+  if (guestCodeKey === "free" && issuerSteps.length > 0) adopt.push({ op: "secret.adopt", key: "guestCode" });
+  const keyView = (st: "same" | "free" | "differs" | null, used: boolean) =>
+    st === null || !used ? null : st === "free" ? "adopt" : st;
+
   return {
     source: model.source,
     mode,
-    steps: [...steps, ...modeSteps],
+    steps: [...steps, ...modeSteps, ...adopt, ...secretSteps, ...issuerSteps],
     existingUsers,
     counts: {
       locksAdded,
@@ -949,11 +1376,27 @@ export function planModel(hub: Hub, model: ImportModel, opts: ImportOptions = {}
       usersUnchanged,
       credentialsAdded,
       credentialsUnchanged,
+      credentialsRestored,
+      issuersRestored: issuerSteps.length,
     },
-    reEnrol: [...reEnrol.values()].map((e) => ({ user: e.user, name: e.name, needs: [...e.needs].sort() })),
+    reEnrol: [...reEnrol.values()].map((e) => ({
+      user: e.user,
+      name: e.name,
+      needs: [...e.needs].sort(),
+      reason: e.reason,
+    })),
+    secrets: {
+      sealed: model.documentSha256 !== null,
+      opened: sec !== null,
+      pinKey: keyView(
+        pinKey,
+        model.credentials.some((c) => c.type === "pin"),
+      ),
+      guestCodeKey: keyView(guestCodeKey, model.issuers.length > 0),
+    },
     notImported: {
-      guestCodeIssuers: model.guestCodeIssuers,
-      guestCodes: model.guestCodes,
+      guestCodeIssuers: model.guestCodeIssuers - issuerSteps.length - issuersUnchanged,
+      guestCodes: model.guestCodes - ledgerRestored,
       phoneKeys: model.phoneKeys.length,
     },
     input: model,
@@ -972,6 +1415,8 @@ export interface ImportResult {
   readonly applied: number;
   /** Document user id → the id on this hub (new users get fresh ids). */
   readonly users: Readonly<Record<string, string>>;
+  /** Document credential id → the id on this hub, for the credentials this import added or restored. */
+  readonly credentials: Readonly<Record<string, string>>;
   readonly reEnrol: ImportPlan["reEnrol"];
 }
 
@@ -980,6 +1425,9 @@ export interface ImportResult {
  * signed operation). Plans again first and refuses with LK_CONFLICT a plan the hub's state no longer
  * matches, so the checks hold at this moment. Should a step fail anyway, the changes made before it are
  * undone (locks added by the import stay: the hub cannot remove a lock), and the error is thrown.
+ * Restoring secrets (version 2) is the last step, one call to {@link Hub.restoreSecrets} (owner only).
+ * A document import ends with an `import.applied` audit event mapping document ids to this hub's ids
+ * (never a secret), which keeps the stale rule working across hubs.
  */
 export function applyImport(hub: Hub, actor: Actor, plan: ImportPlan): ImportResult {
   hub.requireRole(actor, Role.Admin);
@@ -988,6 +1436,8 @@ export function applyImport(hub: Hub, actor: Actor, plan: ImportPlan): ImportRes
     throw new LatchkeyError("LK_CONFLICT", "the hub changed since this import was planned: plan it again");
   }
   const users: Record<string, string> = { ...fresh.existingUsers };
+  const credentials: Record<string, string> = {};
+  const batch: ImportStep[] = [];
   const undo: (() => void)[] = [];
   const userOf = (ref: string) => {
     const id = users[ref];
@@ -998,6 +1448,10 @@ export function applyImport(hub: Hub, actor: Actor, plan: ImportPlan): ImportRes
   let applied = 0;
   try {
     for (const s of fresh.steps) {
+      if (SECRET_OPS.has(s.op)) {
+        batch.push(s);
+        continue;
+      }
       switch (s.op) {
         case "lock.add":
           hub.addLock(actor, { id: s.lockId, name: s.name, timeZone: s.timeZone });
@@ -1042,16 +1496,23 @@ export function applyImport(hub: Hub, actor: Actor, plan: ImportPlan): ImportRes
             { cardId: s.cardId },
             { locks: s.locks, label: s.label },
           );
+          credentials[s.credential] = c.id;
           undo.push(() => hub.removeCredential(actor, c.id));
           break;
         }
         case "fingerprint.add": {
           const c = hub.addFingerprint(actor, userOf(s.user), s.slot, { locks: s.locks, label: s.label });
+          credentials[s.credential] = c.id;
           undo.push(() => hub.removeCredential(actor, c.id));
           break;
         }
       }
       applied++;
+    }
+    if (batch.length > 0) {
+      const r = hub.restoreSecrets(actor, secretRestore(plan.input, batch, userOf));
+      Object.assign(credentials, r.credentials);
+      applied += batch.length;
     }
   } catch (e) {
     for (const f of undo.reverse()) {
@@ -1063,5 +1524,91 @@ export function applyImport(hub: Hub, actor: Actor, plan: ImportPlan): ImportRes
     }
     throw e;
   }
-  return { applied, users, reEnrol: fresh.reEnrol };
+  if (applied > 0 && plan.input.source === "document") {
+    // Not for CSV: its row ids are positions, not identities.
+    hub.audit.append({
+      at: hub.now(),
+      lockId: null,
+      kind: AuditKind.Admin,
+      data: {
+        action: "import.applied",
+        actorId: actor.userId,
+        steps: applied,
+        users: renamed(users),
+        credentials: renamed(credentials),
+      },
+    });
+  }
+  return { applied, users, credentials, reEnrol: fresh.reEnrol };
+}
+
+/** The entries of a document id → hub id map whose ids differ (the others need no record). */
+function renamed(m: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(m).filter(([doc, mine]) => doc !== mine));
+}
+
+/** The secret steps of a plan as {@link SecretRestore}, with the secrets from the opened document. */
+function secretRestore(
+  model: ImportModel,
+  batch: readonly ImportStep[],
+  userOf: (ref: string) => string,
+): SecretRestore {
+  const sec = model.secrets;
+  if (!sec) throw new LatchkeyError("LK_INTERNAL", "secret steps in a plan without secrets");
+  const missing = () => new LatchkeyError("LK_INTERNAL", "a secret step names nothing in the secrets");
+  let pinKey: Uint8Array | null = null;
+  let guestCodeKey: Uint8Array | null = null;
+  const creds: RestoredCredential[] = [];
+  const issuers: RestoredIssuer[] = [];
+  for (const s of batch) {
+    if (s.op === "secret.adopt") {
+      if (s.key === "pin") pinKey = sec.pinKey;
+      else guestCodeKey = sec.guestCodeKey;
+    } else if (s.op === "pin.restore") {
+      const digest = sec.pins.get(s.credential);
+      if (digest === undefined) throw missing();
+      creds.push({
+        from: s.credential,
+        userId: userOf(s.user),
+        type: "pin",
+        pinDigest: digest,
+        pinLength: s.pinLength,
+        duress: s.duress,
+        locks: s.locks,
+        label: s.label,
+      });
+    } else if (s.op === "totp.restore") {
+      const t = sec.totp.get(s.credential);
+      if (t === undefined) throw missing();
+      creds.push({
+        from: s.credential,
+        userId: userOf(s.user),
+        type: "totp",
+        secret: t.secret,
+        lastStep: t.lastStep,
+        algorithm: s.algorithm as (typeof TOTP_ALGORITHMS)[number],
+        digits: s.digits,
+        step: Seconds(s.step),
+        requirePin: s.requirePin,
+        locks: s.locks,
+        label: s.label,
+      });
+    } else if (s.op === "issuer.restore") {
+      issuers.push({
+        record: {
+          lockId: s.lockId,
+          issuerId: s.issuerId,
+          userId: userOf(s.user),
+          name: s.name,
+          epoch: s.epoch,
+          createdAt: EpochMs(s.createdAt),
+        },
+        ledger: model.ledger.filter(
+          (e) => e.lockId === s.lockId && e.issuerId === s.issuerId && e.epoch === s.epoch,
+        ),
+        spent: spentCodes(sec, s),
+      });
+    }
+  }
+  return { pinKey, guestCodeKey, credentials: creds, issuers };
 }

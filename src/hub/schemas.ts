@@ -534,8 +534,85 @@ export const ImportBody = z
     mode: z.enum(["strict", "merge"]).optional().openapi({
       description: "strict (default): a differing existing entry is LK_CONFLICT; merge: the import wins",
     }),
+    passphrase: z.string().min(1).max(4096).optional().openapi({
+      description:
+        "the passphrase of a version-2 document's secrets: PINs, authenticator apps and guest-code issuers are restored (owner only)",
+    }),
   })
   .strict()
   .refine((b) => (b.document === undefined) !== (b.csv === undefined), {
     message: "give exactly one of document or csv",
+  })
+  .refine((b) => b.passphrase === undefined || b.document !== undefined, {
+    message: "a passphrase goes with a version-2 document, not with csv",
   });
+
+// ---------------------------------------------------------------- console (issue 7)
+
+/** `POST /api/v1/recover`. */
+export const RecoverBody = z
+  .object({
+    recoveryCode: z.string().min(1).max(64).openapi({ example: "LKR-7KQ2M-9XD4H-RT8VN-2PQ6W-K3J9A" }),
+    label: z.string().min(1).max(100).optional(),
+  })
+  .strict();
+
+/** `POST /api/v1/users/{userId}/offboard`. */
+export const OffboardBody = z
+  .object({
+    remove: z
+      .boolean()
+      .optional()
+      .openapi({ description: "remove the user too (default: keep them, disabled)" }),
+  })
+  .strict();
+
+/** `GET /api/v1/review`. */
+export const ReviewQuery = z
+  .object({
+    days: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .optional()
+      .openapi({ description: "ghost after N days, default 30" }),
+  })
+  .strict();
+
+/** `POST /api/v1/check`. */
+export const CheckBody = z.object({ lockId: z.string().min(1).max(64).optional() }).strict();
+
+export const CheckIdParam = z.object({
+  checkId: z
+    .string()
+    .regex(/^chk-[0-9a-f]{16}$/)
+    .openapi({ param: { name: "checkId", in: "path" }, example: "chk-0123456789abcdef" }),
+});
+
+// ---- export with secrets, encrypted audit export (docs/formats/export.md)
+
+/** `POST /api/v1/export`: an export version 2, its secrets sealed to this passphrase (owner only). */
+export const ExportSecretsBody = z
+  .object({
+    passphrase: z
+      .string()
+      .min(1)
+      .max(4096)
+      .openapi({ description: "12 characters or more; scrypt + AES-256-GCM (docs/formats/export.md)" }),
+  })
+  .strict();
+
+/** `POST /api/v1/audit/export`: audit events with seq in [fromSeq, toSeq], sealed to a passphrase. */
+export const AuditExportBody = z
+  .object({
+    passphrase: z.string().min(1).max(4096).openapi({ description: "12 characters or more" }),
+    fromSeq: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .openapi({ description: "first seq (default: the first kept)" }),
+    toSeq: z.number().int().min(1).optional().openapi({ description: "last seq (default: the head)" }),
+  })
+  .strict();

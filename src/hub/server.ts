@@ -211,6 +211,7 @@ export async function startHub(opts: StartOptions): Promise<RunningHub> {
   // Written once everything listens: a failed start leaves no stale address behind.
   writeFileSync(join(dataDir.path, "hub.url"), `${url}\n`, { mode: 0o600 });
   print(`Latchkey hub ${hub.deviceId} listening on ${url}  (data: ${dataDir.path})`);
+  print(`Console: open ${url}/ in a browser (served by the hub; no internet needed)`);
   if (linkUrl) print(`Phone link (TCP bridge to the locks): ${linkUrl}`);
   if (opts.cloud) print(`Cloud sync: ${opts.cloud} (the hub keeps working whenever it is unreachable)`);
   if (ha) print(`Home Assistant MQTT discovery: ${opts.mqtt}`);

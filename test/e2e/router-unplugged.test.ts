@@ -24,6 +24,7 @@ import { encodeReplicaState, foldOps } from "../../src/core/ops/merge.ts";
 import { type OperationBody, signOperation } from "../../src/core/ops/operation.ts";
 import { EpochMs } from "../../src/core/units.ts";
 import { CloudSync } from "../../src/hub/cloud-sync.ts";
+import { runReadinessCheck } from "../../src/hub/readiness.ts";
 import { MOSQUITTO_URL, PG_URL, serviceAvailable, until } from "../cloud/cloud-fixtures.ts";
 import { type Harness, makeHub, settle } from "../support/hub-harness.ts";
 import { c, ed, type Party } from "../support/link-fixtures.ts";
@@ -295,4 +296,33 @@ describe("router unplugged, with a cloud (real Mosquitto and PostgreSQL)", () =>
         `${view.state.applied} operations applied on both sides; states identical`,
     );
   }, 120_000);
+
+  it("the readiness check cuts this uplink for real, decides locally, and sees its events reach the cloud", async (t) => {
+    if (!ok || !sync) return t.skip();
+    h.hub.cloud = sync;
+    let done = false;
+    const run = runReadinessCheck(h.hub, h.owner, { cloudWaitMs: 30_000 }).finally(() => {
+      done = true;
+    });
+    // The motor runs on the fake clock; the broker on real sockets: move both.
+    for (let i = 0; i < 3000 && !done; i++) {
+      await h.clock.advance(100);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const report = await run;
+    for (const s of report.steps) expect(s.ok, `${s.id}: ${s.detail}`).toBe(true);
+    const ids = report.steps.map((s) => s.id);
+    expect(ids).toEqual(
+      expect.arrayContaining(["uplink.cut", "kind.pin", "user.add", "user.remove", "uplink.restore"]),
+    );
+    expect(report.facts.cloud).toBe("reached");
+    expect(sync.status().connected).toBe(true);
+    // The cloud holds every event of the check, the temporary person's removal included.
+    const head = h.hub.store.head().seq;
+    const n = await cloud.db.query<{ n: string }>(
+      "SELECT count(*) AS n FROM audit_events WHERE site_id = $1",
+      [h.hub.deviceId],
+    );
+    expect(Number(n.rows[0]!.n)).toBeGreaterThanOrEqual(head);
+  }, 90_000);
 });

@@ -57,7 +57,7 @@ describe("hub API", () => {
       ]);
       expect(data.offline).toMatchObject({ decisions: true, management: true, auditLog: true });
       expect(data.events).toContain("alarm.forced_open");
-      expect(data.interfaces.webConsole).toBe("not built yet");
+      expect(data.interfaces.webConsole).toContain("served by the hub");
     }
   });
 

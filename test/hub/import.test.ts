@@ -115,8 +115,11 @@ describe("import of an export document", () => {
     const { h, doc } = populated();
     const committed = JSON.parse(readFileSync("docs/formats/export.schema.json", "utf8"));
     expect(committed).toEqual(JSON.parse(JSON.stringify(exportJsonSchema())));
-    for (const key of committed.required as string[]) expect(doc).toHaveProperty(key);
-    expect(Object.keys(doc).sort()).toEqual(Object.keys(committed.properties).sort());
+    // Version 1 is the first branch of the schema's oneOf (version 2 is checked in export-v2.test.ts).
+    const v1 = committed.oneOf[0];
+    expect(v1.properties.version.const).toBe(1);
+    for (const key of v1.required as string[]) expect(doc).toHaveProperty(key);
+    expect(Object.keys(doc).sort()).toEqual(Object.keys(v1.properties).sort());
     const plan = planImport(h.hub, JSON.stringify(doc));
     expect(plan.steps).toEqual([]);
   });

@@ -32,6 +32,7 @@ import type {
 import { EpochMs, Seconds } from "../../core/units.ts";
 import type { AuditQuery, AuditStore } from "../audit-store.ts";
 import type { SecretSealer } from "../secret-seal.ts";
+import { ConsoleTables } from "./console-store.ts";
 import { migrate } from "./migrate.ts";
 import { PhoneKeyTables } from "./phone-key-store.ts";
 import { OpTables } from "./sync-store.ts";
@@ -217,6 +218,8 @@ export class SqliteEdgeStore implements AuditStore {
   readonly phoneKeys: PhoneKeyTables;
   /** Management operations held by the hub (migration 005). */
   readonly ops: OpTables;
+  /** Battery samples and readiness reports (migration 006). */
+  readonly console: ConsoleTables;
   private readonly crypto: CryptoPort;
   private readonly sealer: SecretSealer | undefined;
   private headCache: { seq: number; hash: string };
@@ -248,6 +251,7 @@ export class SqliteEdgeStore implements AuditStore {
     const db = this.db;
     this.phoneKeys = new PhoneKeyTables(db);
     this.ops = new OpTables(db);
+    this.console = new ConsoleTables(db);
     this.st = {
       insertEvent: db.prepare(
         "INSERT INTO audit_events (seq, at, lock_id, kind, user_id, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
