@@ -461,12 +461,25 @@ export class LockRuntime {
   /**
    * Digits then '#' at the keypad. The digits are hashed (a PIN) or checked as an authenticator code at
    * once, and never stored or logged. How an entry is read: {@link keypadAttempt}.
+   *
+   * `extra` goes into the access event: a PIN carried by a Matter Lock/Unlock command is read exactly as
+   * at the keypad (same user, schedule and wrong-entry lockout) with `{ source: "remote", via: "matter",
+   * fabricIndex }` recorded; `action` "lock" secures the door instead (see {@link attempt}).
    */
-  async keypadEntry(digits: string): Promise<AttemptResult> {
+  async keypadEntry(
+    digits: string,
+    extra: Record<string, JsonValue> = {},
+    action: "unlock" | "lock" = "unlock",
+  ): Promise<AttemptResult> {
     if (!/^\d+$/.test(digits) || digits.length > MAX_KEYPAD_DIGITS)
-      return this.attempt({ source: "keypad", pinDigest: "" }, { malformed: true });
+      return this.attempt(
+        { source: "keypad", pinDigest: "" },
+        { ...extra, malformed: true },
+        undefined,
+        action,
+      );
     const reading = this.readClock();
-    return this.attempt(this.keypadAttempt(digits, reading), {}, reading);
+    return this.attempt(this.keypadAttempt(digits, reading), extra, reading, action);
   }
 
   /**
@@ -634,7 +647,10 @@ export class LockRuntime {
    * user, scope and schedule rules — but securing the door is never held back by the battery reserve,
    * a jam (driving is how a jam is cleared) or the mode's unlock rules.
    */
-  async remoteLock(userId: string): Promise<{ result: BoltPosition } | { refused: DenyReason }> {
+  async remoteLock(
+    userId: string,
+    extra: Record<string, JsonValue> = {},
+  ): Promise<{ result: BoltPosition } | { refused: DenyReason }> {
     const reading = this.readClock();
     const mode = this.lockRecord.operatingMode;
     let reason: DenyReason | null = null;
@@ -651,10 +667,14 @@ export class LockRuntime {
       if (d.outcome === "deny") reason = d.reason;
     }
     if (reason !== null) {
-      this.emit(AuditKind.AccessDenied, { source: "remote", action: "lock", reason, userId }, reading);
+      this.emit(
+        AuditKind.AccessDenied,
+        { ...extra, source: "remote", action: "lock", reason, userId },
+        reading,
+      );
       return { refused: reason };
     }
-    return { result: await this.drive("locked", OperationSource.Remote, userId) };
+    return { result: await this.drive("locked", OperationSource.Remote, userId, extra) };
   }
 
   private async onExitButton(): Promise<Feedback> {
@@ -777,6 +797,7 @@ export class LockRuntime {
 
   /**
    * Decide an attempt, commit its audit events and effects durably, then (on grant) drive the bolt.
+   * `action` "lock" (a phone key's lock intent, a PIN sent with a Matter LockDoor) secures the door.
    * Throws LK_AUDIT_NOT_DURABLE (after the hub's fatal handler ran) if the log cannot be written —
    * in which case the bolt does not move.
    */
@@ -784,11 +805,12 @@ export class LockRuntime {
     attempt: Attempt,
     extra: Record<string, JsonValue> = {},
     reading: ClockReading = this.readClock(),
+    action: "unlock" | "lock" = "unlock",
   ): Promise<AttemptResult> {
     const now = reading.now;
     let state = this.decisionState(reading);
-    const phoneLock = attempt.source === "phone" && attempt.phone.action === "lock";
-    if (phoneLock) {
+    const securing = action === "lock" || (attempt.source === "phone" && attempt.phone.action === "lock");
+    if (securing) {
       // Securing the door follows remoteLock's rules: only Privacy refuses it; neither the battery
       // reserve nor a jam (driving is how a jam is cleared) holds it back.
       state = {
@@ -911,7 +933,9 @@ export class LockRuntime {
 
     let feedback: Feedback;
     if (decision.outcome === "grant") {
-      const r = await this.drive(phoneLock ? "locked" : "unlocked", attempt.source, decision.userId);
+      // A PIN carried by a remote command (Matter, see keypadEntry) moves the bolt as the remote operation it is.
+      const source = extra.source === OperationSource.Remote ? OperationSource.Remote : attempt.source;
+      const r = await this.drive(securing ? "locked" : "unlocked", source, decision.userId);
       feedback = r === "jammed" ? "error" : "granted";
     } else {
       // A wrong PIN and an unknown user look the same at the keypad; only a disabled input says so.
@@ -930,6 +954,7 @@ export class LockRuntime {
     target: "locked" | "unlocked",
     source: OperationSource,
     userId: string | null,
+    extra: Record<string, JsonValue> = {},
   ): Promise<BoltPosition> {
     while (this.moving) await this.moving;
     if (this.lockState === target) {
@@ -953,7 +978,7 @@ export class LockRuntime {
       this.emit(AuditKind.AlarmJam, { target, source });
     } else {
       this.lockState = result;
-      const data: Record<string, JsonValue> = { from, to: result, source };
+      const data: Record<string, JsonValue> = { ...extra, from, to: result, source };
       if (userId) data.userId = userId;
       this.emit(AuditKind.LockState, data);
       if (result === "unlocked") this.armRelock();
