@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Builds the web console for test/console when dist/console is missing or stale.
+    globalSetup: ["test/console/global-setup.ts"],
   },
 });
