@@ -88,7 +88,7 @@ export async function call<T = unknown>(
     if (!token) {
       throw new LatchkeyError(
         "LK_UNAUTHENTICATED",
-        "no API token: run `latchkey claim` first, or pass --token / LATCHKEY_TOKEN",
+        "no API token: run `latchkey claim` on a new hub; if you claimed in the console, create a token there (People → you → API tokens) and save it to <data-dir>/cli-token, or pass --token / LATCHKEY_TOKEN",
       );
     }
     headers.authorization = `Bearer ${token}`;

@@ -1047,10 +1047,14 @@ program
   .argument("<digits>", "the keys pressed; spaces are ignored and a final # ends the entry")
   .addOption(lockOpt())
   .action(async (digits: string, o: { lock: string }) => {
-    const r = await api<{ feedback: string }>("POST", `/api/v1/locks/${enc(o.lock)}/simulator/keypad`, {
-      digits: digits.replace(/\s+/g, ""),
-    });
-    out(`keypad: ${FEEDBACK[r.feedback] ?? safe(r.feedback)}`, r);
+    const r = await api<{ feedback: string; decision?: { outcome: string; reason?: string } | null }>(
+      "POST",
+      `/api/v1/locks/${enc(o.lock)}/simulator/keypad`,
+      { digits: digits.replace(/\s+/g, "") },
+    );
+    // The keypad itself shows no reason (it would help a guesser); the owner driving the simulator sees it.
+    const why = r.decision?.outcome === "deny" && r.decision.reason ? ` (${safe(r.decision.reason)})` : "";
+    out(`keypad: ${FEEDBACK[r.feedback] ?? safe(r.feedback)}${why}`, r);
   });
 
 program
@@ -1422,7 +1426,7 @@ program
   .description(
     "export users, credentials and rules as JSON; with --secrets (owner) also PINs, authenticator and guest-code secrets, encrypted to a passphrase",
   )
-  .option("--out <file>", "write to a file (mode 0600) instead of standard output")
+  .option("-o, --out <file>", "write to a file (mode 0600) instead of standard output")
   .option("--secrets", "format version 2: include the secrets, sealed to a passphrase (asked twice)")
   .option("--passphrase-file <file>", "with --secrets: read the passphrase from the first line of this file")
   .action(async (o: { out?: string; secrets?: boolean; passphraseFile?: string }) => {

@@ -1122,6 +1122,15 @@ export function createApi(hub: Hub): OpenAPIHono {
   route(
     {
       method: "post",
+      path: "/api/v1/signout",
+      summary: "Sign out: revoke the token this request presents",
+      tag: "hub",
+    },
+    ({ c }) => hub.signOut(/^Bearer (\S+)$/.exec(c.req.header("authorization") ?? "")?.[1] ?? ""),
+  );
+  route(
+    {
+      method: "post",
       path: "/api/v1/recover",
       summary:
         "Exchange the owner's recovery code for a new owner token (the code is spent; a new one is returned)",
@@ -1289,8 +1298,8 @@ function recoveryPolicy(hub: Hub): string[] {
     "The lock decides on its own: a power cut of the router or the internet changes nothing at the door.",
     "Mechanical key: the lock's key cylinder always opens the door, and its use is written to the audit log. Keep one key off-site with someone you trust.",
     `Owners (${owners.map((o) => o.name).join(", ") || "none"}): keep a second kind of credential (a card or a fingerprint besides your PIN).`,
-    "Lost your API token or phone: use the recovery code on this page at the hub's console (Recover) or with `latchkey recover`; it gives a new owner token and a new recovery code.",
-    "Lost the hub itself: the lock keeps working with the credentials it holds; restore the hub from a backup of its data directory, or from an export (`latchkey export --secrets`).",
+    "Lost your API token or phone: use the recovery code on this page at the hub's console (sign in with the recovery code) or with the command latchkey recover; it gives a new owner token and a new recovery code.",
+    "Lost the hub itself: the lock keeps working with the credentials it holds; restore the hub from a backup of its data directory, or from an encrypted export (latchkey export --secrets).",
     "A code or card was lost or shared: revoke it at once in the console (People) — it stops working at the door immediately.",
     "Someone moved out: People → Offboard revokes everything they had in one step.",
   ];

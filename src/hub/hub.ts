@@ -759,6 +759,21 @@ export class Hub {
     return { userId: user.id, role: user.role, user };
   }
 
+  /**
+   * Sign out: revoke the token presented (the console's "Sign out"). Audited as `token.revoke` with
+   * `signout: true`. Throws LK_UNAUTHENTICATED for an invalid token.
+   */
+  signOut(token: string): { revoked: true; tokenId: string } {
+    const actor = this.authenticate(token);
+    const rec = this.store.tokenByHash(this.hashSecret(token))!;
+    this.adminCommit(
+      actor,
+      { action: "token.revoke", userId: rec.userId, tokenId: rec.id, signout: true },
+      () => this.store.deleteToken(rec.id),
+    );
+    return { revoked: true, tokenId: rec.id };
+  }
+
   // ------------------------------------------------------------------ permissions
 
   /** Throw LK_FORBIDDEN unless the actor's role is at least `min`. */
@@ -1643,11 +1658,34 @@ export class Hub {
     this.requireRole(actor, Role.Admin);
     const rt = this.lock(lockId);
     const issuers = new Map(this.store.guestCodeIssuers(lockId).map((i) => [i.issuerId, i]));
-    return this.store.guestCodeLedger(lockId).map((e) => {
+    const ledger = this.store.guestCodeLedger(lockId);
+    // The lock keeps a row only for codes whose uses it must count (one-time, limited, first-use); the
+    // audit log has every grant, so the list counts from it (bounded: the ledger's oldest entry on).
+    const grants = new Map<string, number>();
+    if (ledger.length > 0) {
+      const from = Math.min(...ledger.map((e) => e.issuedAt));
+      let after = 0;
+      for (let page = 0; page < 20; page++) {
+        const events = this.store.query({
+          lockId,
+          kinds: [AuditKind.AccessGranted],
+          from,
+          afterSeq: after,
+          limit: 5_000,
+        });
+        for (const ev of events) {
+          const id = ev.data.codeId;
+          if (typeof id === "string") grants.set(id, (grants.get(id) ?? 0) + 1);
+        }
+        if (events.length < 5_000) break;
+        after = events.at(-1)!.seq;
+      }
+    }
+    return ledger.map((e) => {
       const st = rt.guestCodeState(e.issuerId, e.epoch, e.codeId);
       const issuer = issuers.get(e.issuerId);
       const revoked = st?.revoked === true || !issuer || issuer.epoch > e.epoch;
-      return { ...e, uses: st?.uses ?? 0, revoked };
+      return { ...e, uses: Math.max(st?.uses ?? 0, grants.get(e.codeId) ?? 0), revoked };
     });
   }
 

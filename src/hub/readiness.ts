@@ -110,6 +110,8 @@ async function check(hub: Hub, actor: Actor, lockId: string, opts: CheckOptions)
     steps.push({ id: sid, title, ok, detail });
   };
   const rt = hub.lock(lockId);
+  /** Marks the check's access events, so views can tell them from real entries. */
+  const mark = { readinessCheck: id };
   const seqs: number[] = [];
   const firstSeq = hub.store.head().seq;
   const enrolled = [...new Set(hub.credentialViews().map((c) => c.type as string))].sort();
@@ -174,14 +176,14 @@ async function check(hub: Hub, actor: Actor, lockId: string, opts: CheckOptions)
       if (pin === null) step("kind.pin", "PIN at the keypad", false, "could not enrol a temporary PIN");
       else if (enrolled.includes(CredentialType.Pin)) {
         const p = pin;
-        await tryAttempt("kind.pin", "PIN at the keypad", () => rt.keypadEntry(p));
+        await tryAttempt("kind.pin", "PIN at the keypad", () => rt.keypadEntry(p, mark));
       }
     }
     if (enrolled.includes(CredentialType.Rfid)) {
       const cardUid = toHex(hub.crypto.randomBytes(7)).toUpperCase();
       await tryAttempt("kind.rfid", "Card at the reader", async () => {
-        hub.addCard(actor, uid, { uid: cardUid }, { locks: [lockId], label: "readiness check" });
-        return rt.cardTap(cardUid);
+        const card = hub.addCard(actor, uid, { uid: cardUid }, { locks: [lockId], label: "readiness check" });
+        return rt.attempt({ source: "rfid", cardId: card.type === "rfid" ? card.cardId : cardUid }, mark);
       });
     }
     if (enrolled.includes(CredentialType.Fingerprint)) {
@@ -195,7 +197,7 @@ async function check(hub: Hub, actor: Actor, lockId: string, opts: CheckOptions)
       while (used.has(slot) && slot > 1) slot--;
       await tryAttempt("kind.fingerprint", "Fingerprint at the sensor", async () => {
         hub.addFingerprint(actor, uid, slot, { locks: [lockId], label: "readiness check" });
-        return rt.fingerMatch(slot);
+        return rt.attempt({ source: "biometric", slot }, mark);
       });
     }
     if (enrolled.includes(CredentialType.Totp) && pin !== null) {
@@ -204,7 +206,7 @@ async function check(hub: Hub, actor: Actor, lockId: string, opts: CheckOptions)
         const e = hub.addTotp(actor, uid, { locks: [lockId], requirePin: true, label: "readiness check" });
         const params = parseOtpauthUri(e.otpauthUri);
         const code = totpAt(hub.crypto, params.secret, EpochMs(rt.readClock().now), params);
-        return rt.keypadEntry(`${p}${code}`);
+        return rt.keypadEntry(`${p}${code}`, mark);
       });
     }
     if (issuers.length > 0) {
@@ -212,14 +214,21 @@ async function check(hub: Hub, actor: Actor, lockId: string, opts: CheckOptions)
         const tz = lock(hub, lockId).timeZone;
         const local = localTimeIn(tz, EpochMs(hub.now())).localEpochMinutes;
         const fmt = (m: number) => new Date(m * 60_000).toISOString().slice(0, 16);
-        const hour = Math.floor(local / 60) * 60;
-        const issued = hub.issueGuestCode(
-          actor,
-          lockId,
-          { kind: "window", from: fmt(hour - 60), to: fmt(hour + 120) },
-          `readiness check ${id}`,
-        );
-        const r = await rt.keypadEntry(issued.code);
+        // A window around now; each check shifts it by the minute so no two checks make the same code.
+        let issued: ReturnType<Hub["issueGuestCode"]> | null = null;
+        for (let shift = 0; issued === null; shift++) {
+          try {
+            issued = hub.issueGuestCode(
+              actor,
+              lockId,
+              { kind: "window", from: fmt(local - 10 - shift), to: fmt(local + 50 - shift) },
+              `Readiness check ${id}`,
+            );
+          } catch (e) {
+            if (!isLatchkeyError(e) || e.code !== "LK_CONFLICT" || shift >= 40) throw e;
+          }
+        }
+        const r = await rt.keypadEntry(issued.code, mark);
         try {
           hub.revokeGuestCode(actor, lockId, {
             issuerId: issued.issuerId,
@@ -249,7 +258,7 @@ async function check(hub: Hub, actor: Actor, lockId: string, opts: CheckOptions)
   if (tempId) {
     try {
       hub.removeUser(actor, tempId);
-      const r = await rt.remoteUnlock(tempId);
+      const r = await rt.attempt({ source: "remote", userId: tempId }, mark);
       if (r.seq !== null) seqs.push(r.seq);
       step(
         "user.remove",

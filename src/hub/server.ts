@@ -4,7 +4,7 @@
  */
 import { randomInt } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve as resolvePath } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Clock } from "../core/clock.ts";
 import { LatchkeyError } from "../core/errors.ts";
@@ -224,7 +224,11 @@ export async function startHub(opts: StartOptions): Promise<RunningHub> {
   if (setupCode) {
     print("");
     print(`  Owner setup code (shown once): ${setupCode}`);
-    print(`  Claim the hub:  npx latchkey claim --name "Your Name"   (or POST ${url}/api/v1/claim)`);
+    const dirFlag =
+      resolvePath(dataDir.path) === resolvePath("latchkey-data")
+        ? ""
+        : ` --data-dir ${JSON.stringify(dataDir.path)}`;
+    print(`  Claim the hub:  open ${url}/ in a browser, or: npx latchkey${dirFlag} claim --name "Your Name"`);
     print(`  The code is also in ${join(dataDir.path, "setup-code")} (mode 0600) until it is used.`);
     print("");
   } else if (!hub.isClaimed()) {

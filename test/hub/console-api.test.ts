@@ -121,6 +121,26 @@ describe("access review", () => {
   });
 });
 
+describe("guest-code list", () => {
+  it("counts the uses of window codes from the audit log (the lock keeps no row for them)", async () => {
+    h = makeHub();
+    const rt = h.hub.lock("front-door");
+    h.hub.enrolIssuer(h.owner, "front-door");
+    const issued = h.hub.issueGuestCode(
+      h.owner,
+      "front-door",
+      { kind: "window", from: "2026-01-05T09:00", to: "2026-01-05T12:00" },
+      "Aunt May",
+    );
+    for (let i = 0; i < 2; i++) {
+      expect((await settle(h, rt.keypadEntry(issued.code))).feedback).toBe("granted");
+      await h.clock.advance(40_000);
+    }
+    const row = h.hub.guestCodes(h.owner, "front-door").find((c) => c.codeId === issued.codeId)!;
+    expect(row.uses).toBe(2);
+  });
+});
+
 describe("lock health", () => {
   it("charts the battery and forecasts its replacement from the observed drain", async () => {
     h = makeHub();
@@ -187,6 +207,21 @@ describe("readiness check (no cloud)", () => {
     const first = runReadinessCheck(h.hub, h.owner);
     await expect(runReadinessCheck(h.hub, h.owner)).rejects.toThrow(/LK_CHECK_RUNNING/);
     await drive(first);
+  });
+
+  it("passes again and again (each check's guest code differs; its events are marked)", async () => {
+    h = makeHub();
+    const ana = h.hub.addUser(h.owner, { name: "Ana", role: "member" });
+    h.hub.setPin(h.owner, ana.id, "480613");
+    h.hub.enrolIssuer(h.owner, "front-door");
+    for (let i = 0; i < 12; i++) {
+      const report = await drive(runReadinessCheck(h.hub, h.owner));
+      expect(report.steps.filter((s) => !s.ok)).toEqual([]);
+      const marked = h.hub
+        .queryAudit(h.owner, { kinds: ["access.granted"], limit: 1000 })
+        .filter((e) => e.data.readinessCheck === report.id);
+      expect(marked.length).toBe(2); // the PIN and the guest code
+    }
   });
 
   it("reports a refused kind honestly (privacy mode) instead of passing", async () => {
@@ -284,6 +319,14 @@ describe("console routes over HTTP", () => {
 
     const rec = await api("POST", "/api/v1/recover", { recoveryCode }, null);
     expect(rec.status).toBe(200);
+    // Sign out revokes the token presented, and only it.
+    const other = (rec.json.data as { token: string }).token;
+    expect((await api("POST", "/api/v1/signout", undefined, other)).json).toMatchObject({
+      data: { revoked: true },
+    });
+    expect((await api("GET", "/api/v1/me", undefined, other)).status).toBe(401);
+    expect((await api("GET", "/api/v1/me")).status).toBe(200);
+    expect((await api("POST", "/api/v1/signout", undefined, other)).status).toBe(401);
     const again = await api("POST", "/api/v1/recover", { recoveryCode }, null);
     expect(again.json).toMatchObject({ ok: false, error: { code: "LK_RECOVERY_INVALID" } });
   });
