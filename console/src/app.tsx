@@ -3,11 +3,12 @@
  * navigation and the page the hash names. Every page is reachable by keyboard; each focuses its heading.
  */
 import type { ComponentChildren } from "preact";
-import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { Api, type ApiError, asApiError } from "./api/client.ts";
 import type { HubInfo, LockRecord, User } from "./api/types.ts";
 import { isAdmin, type Session, SessionContext, useSession } from "./context.ts";
 import { setHubClock } from "./lib/format.ts";
+import { clearPendingKit, loadPendingKit, type PendingKit, savePendingKit } from "./lib/kit.ts";
 import { useRoute } from "./lib/router.ts";
 import { ActivityPage } from "./pages/activity.tsx";
 import { CheckPage } from "./pages/check.tsx";
@@ -18,6 +19,7 @@ import { OverviewPage } from "./pages/overview.tsx";
 import { PeoplePage } from "./pages/people.tsx";
 import { PersonPage } from "./pages/person.tsx";
 import { RecoveryPage } from "./pages/recovery.tsx";
+import { KitGate } from "./pages/recovery-kit.tsx";
 import { ReviewPage } from "./pages/review.tsx";
 import { SchedulesPage } from "./pages/schedules.tsx";
 import { SetupPage } from "./pages/setup.tsx";
@@ -29,9 +31,9 @@ const LOCK_KEY = "latchkey.console.lock";
 
 type Boot =
   | { state: "loading" }
-  | { state: "unreachable"; error: ApiError }
+  | { state: "unreachable"; error: ApiError; revokeError: ApiError | null }
   | { state: "setup"; hub: HubInfo }
-  | { state: "signin"; hub: HubInfo; error: ApiError | null }
+  | { state: "signin"; hub: HubInfo; error: ApiError | null; revokeError: ApiError | null }
   | { state: "ready"; hub: HubInfo; me: User; locks: LockRecord[] };
 
 export const NAV = [
@@ -50,21 +52,37 @@ export const NAV = [
 export function App() {
   const [boot, setBoot] = useState<Boot>({ state: "loading" });
   const [lockId, setLockId] = useState<string | null>(() => storedLock());
+  const [kit, setKit] = useState<PendingKit | null>(() => loadPendingKit());
 
-  const start = useCallback(async () => {
+  const holdKit = useCallback((k: PendingKit) => {
+    savePendingKit(k);
+    setKit(k);
+  }, []);
+  const confirmKit = useCallback(() => {
+    clearPendingKit();
+    setKit(null);
+  }, []);
+
+  const start = useCallback(async (revokeError: ApiError | null = null) => {
     let hub: HubInfo;
     try {
       hub = await api.get<HubInfo>("/api/v1/hub");
     } catch (e) {
-      setBoot({ state: "unreachable", error: asApiError(e) });
+      setBoot({ state: "unreachable", error: asApiError(e), revokeError });
       return;
+    }
+    // A kit kept for another hub (this browser was pointed elsewhere) is not this hub's.
+    const held = loadPendingKit();
+    if (held && held.deviceId !== hub.deviceId) {
+      clearPendingKit();
+      setKit(null);
     }
     if (!hub.claimed) {
       setBoot({ state: "setup", hub });
       return;
     }
     if (!api.token) {
-      setBoot({ state: "signin", hub, error: null });
+      setBoot({ state: "signin", hub, error: null, revokeError });
       return;
     }
     try {
@@ -75,7 +93,7 @@ export function App() {
     } catch (e) {
       const err = asApiError(e);
       if (err.code === "LK_UNAUTHENTICATED") api.setToken(null);
-      setBoot({ state: "signin", hub, error: err });
+      setBoot({ state: "signin", hub, error: err, revokeError: null });
     }
   }, []);
 
@@ -117,11 +135,37 @@ export function App() {
       },
       reloadLocks,
       signOut: () => {
-        api.setToken(null);
-        void start();
+        void api.signOut().then((err) => {
+          confirmKit();
+          return start(err);
+        });
       },
+      kit,
+      holdKit,
+      confirmKit,
     };
-  }, [boot, lockId, reloadLocks, start]);
+  }, [boot, lockId, reloadLocks, start, kit, holdKit, confirmKit]);
+
+  // A kit just made by claiming or recovering gates the console until the owner confirms saving it (again
+  // after a reload). A new code made on the Recovery kit page is shown there instead.
+  const gated =
+    kit !== null &&
+    kit.reason !== "rotate" &&
+    api.token !== null &&
+    (boot.state === "ready" || boot.state === "setup" || boot.state === "signin");
+  if (gated)
+    return (
+      <Bare>
+        <KitGate
+          api={api}
+          kit={kit}
+          onContinue={() => {
+            confirmKit();
+            void start();
+          }}
+        />
+      </Bare>
+    );
 
   switch (boot.state) {
     case "loading":
@@ -134,6 +178,12 @@ export function App() {
       return (
         <Bare>
           <h1>The hub does not answer</h1>
+          {boot.revokeError ? (
+            <p class="warn-text">
+              You are signed out on this device, but the hub could not revoke the token: revoke it under
+              People → you → API tokens once the hub answers.
+            </p>
+          ) : null}
           <ErrorBox error={boot.error} title="No answer" />
           <button type="button" class="btn btn-primary" onClick={() => void start()}>
             Try again
@@ -143,13 +193,30 @@ export function App() {
     case "setup":
       return (
         <Bare>
-          <SetupPage api={api} hub={boot.hub} onDone={() => void start()} />
+          <SetupPage
+            api={api}
+            hub={boot.hub}
+            onClaimed={(k) => {
+              holdKit(k);
+              void start();
+            }}
+          />
         </Bare>
       );
     case "signin":
       return (
         <Bare>
-          <SignInPage api={api} hub={boot.hub} error={boot.error} onDone={() => void start()} />
+          <SignInPage
+            api={api}
+            hub={boot.hub}
+            error={boot.error}
+            revokeError={boot.revokeError}
+            onDone={() => void start()}
+            onRecovered={(k) => {
+              holdKit(k);
+              void start();
+            }}
+          />
         </Bare>
       );
     case "ready":
@@ -202,8 +269,22 @@ function Shell() {
   const s = useRoute();
   const session = useSession();
   const [menuOpen, setMenuOpen] = useState(false);
+  const [signingOut, setSigningOut] = useState(false);
+  const menuButton = useRef<HTMLButtonElement>(null);
   const top = s.parts[0] ?? "";
   useEffect(() => setMenuOpen(false), [top, s.parts[1]]);
+  // Escape closes the phone menu and puts the keyboard back on its button (listening from the render
+  // that opened it: a layout effect runs before the next key can arrive).
+  useLayoutEffect(() => {
+    if (!menuOpen) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== "Escape") return;
+      setMenuOpen(false);
+      menuButton.current?.focus();
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [menuOpen]);
   return (
     <div class="shell">
       <button type="button" class="skip" onClick={skipToMain}>
@@ -231,11 +312,20 @@ function Shell() {
           <span class="me" title={`Signed in as ${session.me.name} (${session.me.role})`}>
             {session.me.name}
           </span>
-          <button type="button" class="btn btn-small" onClick={session.signOut}>
-            Sign out
+          <button
+            type="button"
+            class="btn btn-small"
+            disabled={signingOut}
+            onClick={() => {
+              setSigningOut(true);
+              session.signOut();
+            }}
+          >
+            {signingOut ? "Signing out…" : "Sign out"}
           </button>
           <button
             type="button"
+            ref={menuButton}
             class="btn btn-small menu-toggle"
             aria-expanded={menuOpen}
             aria-controls="nav"
@@ -257,6 +347,11 @@ function Shell() {
         </ul>
       </nav>
       <main id="main" class="main" tabIndex={-1}>
+        {session.kit && top !== "recovery" ? (
+          <p class="banner" role="status">
+            A new recovery code is waiting to be printed or saved: <a href="#/recovery">Recovery kit</a>.
+          </p>
+        ) : null}
         {isAdmin(session.me) ? <Page parts={s.parts} query={s.query} /> : <NotAdmin />}
       </main>
     </div>

@@ -3,6 +3,7 @@ import { createContext } from "preact";
 import { useContext } from "preact/hooks";
 import type { Api } from "./api/client.ts";
 import type { HubInfo, LockRecord, User } from "./api/types.ts";
+import type { PendingKit } from "./lib/kit.ts";
 
 export interface Session {
   readonly api: Api;
@@ -14,7 +15,13 @@ export interface Session {
   selectLock(id: string): void;
   /** Fetch the locks' status again (after a mode change, a door operation...). */
   reloadLocks(): void;
+  /** Revoke the token at the hub, then forget it here. */
   signOut(): void;
+  /** A just-made recovery kit the owner has not yet confirmed saving (kept across reloads). */
+  readonly kit: PendingKit | null;
+  holdKit(kit: PendingKit): void;
+  /** The owner printed or saved it: forget the code. */
+  confirmKit(): void;
 }
 
 export const SessionContext = createContext<Session | null>(null);

@@ -1,9 +1,11 @@
 /**
  * The web console (issue 7) end to end: Debian's Chromium (playwright-core) against a real hub on
  * 127.0.0.1 serving the built console. A household's first month: claim the lock and save the recovery
- * kit, add people (weak and shared PINs refused), watch a keypad entry arrive live, issue guest codes
- * (use one, revoke one), set a schedule and the mode, offboard a person, run the readiness check, then a
- * month later review access and read the battery forecast — and no page ever asks the internet anything.
+ * kit (a reload before confirming shows it again), sign out (the hub revokes the token) and recover, add
+ * people (weak and shared PINs add nobody), watch a keypad entry arrive live, issue guest codes (use one,
+ * revoke one), set a schedule and the mode, offboard a person, run the readiness check (its latest report
+ * shown on opening the page; its openings kept out of the entries), then a month later review access and
+ * read the battery forecast — and no page ever asks the internet anything.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -90,6 +92,7 @@ describe("the console (issue 7)", { timeout: 45_000 }, () => {
   it("first run: claims the lock with the setup code and shows the recovery kit", async () => {
     await page.goto(hub.url);
     await page.getByRole("heading", { name: "Set up your lock" }).waitFor();
+    await shot(page, "setup-desktop");
     // A wrong code is refused with the hub's error code and message.
     await page.getByLabel("Setup code").fill("AAAA-BBBB-CCCC");
     await page.getByLabel("Your name").fill("Olivia Owner");
@@ -101,7 +104,14 @@ describe("the console (issue 7)", { timeout: 45_000 }, () => {
     recoveryCode = ((await page.getByTestId("recovery-code").textContent()) ?? "").trim();
     expect(recoveryCode.length).toBeGreaterThanOrEqual(12);
     await page.getByText("Mechanical key", { exact: false }).first().waitFor();
+    // The keyboard lands on the kit's heading; the tab says where the user is.
+    expect(await page.evaluate("document.activeElement?.textContent")).toBe("Save your recovery kit");
+    expect(await page.title()).toBe("Save your recovery kit — Latchkey");
     await shot(page, "setup-recovery-kit");
+    // A reload before confirming shows the same kit again (the code is shown only once by the hub).
+    await page.reload();
+    await page.getByRole("heading", { name: "Save your recovery kit", level: 1 }).waitFor();
+    expect(((await page.getByTestId("recovery-code").textContent()) ?? "").trim()).toBe(recoveryCode);
     // Going on needs the kit saved.
     const go = page.getByRole("button", { name: "Continue to the console" });
     expect(await go.isDisabled()).toBe(true);
@@ -110,11 +120,23 @@ describe("the console (issue 7)", { timeout: 45_000 }, () => {
     await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
     token = String(await page.evaluate("localStorage.getItem('latchkey.console.token')"));
     expect(token).toMatch(/^lk_/);
+    // Confirmed: the code is gone from the browser, and a reload goes straight to the console.
+    expect(await page.evaluate("sessionStorage.getItem('latchkey.console.kit')")).toBeNull();
+    await page.reload();
+    await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
+    expect(await page.getByTestId("recovery-code").count()).toBe(0);
   });
 
-  it("signs back in with the recovery code, which is then replaced by a new one", async () => {
+  it("signs out (the hub revokes the token), then back in with the recovery code, which is replaced", async () => {
+    const old = token;
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("heading", { name: "Sign in", level: 1 }).waitFor();
+    expect(await page.evaluate("localStorage.getItem('latchkey.console.token')")).toBeNull();
+    const me = await fetch(`${hub.url}/api/v1/me`, {
+      headers: { authorization: `Bearer ${old}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(me.status).toBe(401);
     await page.getByLabel("Recovery code").fill(recoveryCode);
     await page.getByRole("button", { name: "Recover access" }).click();
     const fresh = ((await page.getByTestId("recovery-code").textContent()) ?? "").trim();
@@ -123,6 +145,12 @@ describe("the console (issue 7)", { timeout: 45_000 }, () => {
     await page.getByRole("button", { name: "Continue to the console" }).click();
     await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
     token = String(await page.evaluate("localStorage.getItem('latchkey.console.token')"));
+    expect(token).not.toBe(old);
+    // The owner's token list marks the one this console uses (the setup token is gone: signed out).
+    const { id } = await api<{ id: string }>("GET", "/api/v1/me");
+    await open(`people/${id}`);
+    await page.locator("#tokens li", { hasText: "console (recovery)" }).getByText("this console").waitFor();
+    expect(await page.locator("#tokens li").count()).toBe(1);
     // The spent code no longer works.
     const again = await fetch(`${hub.url}/api/v1/recover`, {
       method: "POST",
@@ -132,30 +160,42 @@ describe("the console (issue 7)", { timeout: 45_000 }, () => {
     expect(((await again.json()) as { ok: boolean }).ok).toBe(false);
   });
 
-  it("adds a person with a PIN; weak and shared PINs are refused with the reason", async () => {
+  it("adds a person with a PIN; weak and shared PINs add nobody and say why next to the PIN", async () => {
+    const named = async (name: string) =>
+      (await api<{ id: string; name: string }[]>("GET", "/api/v1/users")).find((u) => u.name === name)?.id;
     await open("people");
+    expect(await page.title()).toBe("People — Latchkey");
+    const add = page.locator("#add-person");
+    const pin = page.getByLabel("PIN (optional)");
+    expect(await pin.getAttribute("type")).toBe("password");
     await page.getByLabel("Name", { exact: true }).fill("Sam Roommate");
-    await page.getByLabel("PIN (optional)").fill("123456");
+    await pin.fill("123456");
     await page.getByRole("button", { name: "Add person" }).click();
-    await page.getByRole("alert").filter({ hasText: "LK_PIN_WEAK" }).waitFor();
+    await add.getByRole("alert").filter({ hasText: "LK_PIN_WEAK" }).waitFor();
+    expect(await named("Sam Roommate")).toBeUndefined();
+    expect(await page.getByLabel("Name", { exact: true }).inputValue()).toBe("Sam Roommate");
+    expect(await pin.getAttribute("aria-invalid")).toBe("true");
+    // Only the PIN changes; Add again adds the person with it.
+    await add.getByRole("button", { name: "Show the PIN" }).click();
+    expect(await pin.getAttribute("type")).toBe("text");
+    await pin.fill("480613");
+    await page.getByRole("button", { name: "Add person" }).click();
+    await page.getByRole("status").filter({ hasText: "Sam Roommate added with a PIN." }).waitFor();
+    ids.sam = (await named("Sam Roommate")) ?? "";
+    expect(ids.sam).not.toBe("");
 
-    await page.getByRole("link", { name: "Give Sam Roommate another PIN" }).click();
-    await page.getByRole("heading", { name: /Sam Roommate/, level: 1 }).waitFor();
-    ids.sam = decodeURIComponent(page.url().split("#/people/")[1] ?? "");
-    await page.getByLabel("New PIN").fill("480613");
-    await page.getByRole("button", { name: "Add", exact: true }).click();
-    await page.getByRole("status").filter({ hasText: "PIN set." }).waitFor();
-    await page.locator("#credentials strong", { hasText: "PIN (6 digits)" }).waitFor();
-
-    // Nobody else may have the same PIN on this door.
-    await open("people");
+    // Nobody else may have the same PIN on this door. A cleaner's hours are offered at once.
     await page.getByLabel("Name", { exact: true }).fill("Ria Cleaner");
     await page.getByLabel("Role").selectOption("service");
-    await page.getByLabel("PIN (optional)").fill("480613");
+    expect(await page.getByLabel("Only on certain days and hours").isChecked()).toBe(true);
+    await pin.fill("480613");
     await page.getByRole("button", { name: "Add person" }).click();
-    await page.getByRole("alert").filter({ hasText: "LK_PIN_IN_USE" }).waitFor();
-    const users = await api<{ id: string; name: string }[]>("GET", "/api/v1/users");
-    ids.ria = users.find((u) => u.name === "Ria Cleaner")?.id ?? "";
+    await add.getByRole("alert").filter({ hasText: "LK_PIN_IN_USE" }).waitFor();
+    expect(await named("Ria Cleaner")).toBeUndefined();
+    await pin.fill("");
+    await page.getByRole("button", { name: "Add person" }).click();
+    await page.getByRole("status").filter({ hasText: "Ria Cleaner added." }).waitFor();
+    ids.ria = (await named("Ria Cleaner")) ?? "";
     expect(ids.ria).not.toBe("");
 
     const row = page.locator("tr", { hasText: "Sam Roommate" });
@@ -225,7 +265,7 @@ describe("the console (issue 7)", { timeout: 45_000 }, () => {
 
   it("sets a week-day schedule on the grid and switches the operating mode", async () => {
     await open(`schedules?person=${ids.ria}`);
-    await page.getByRole("button", { name: "Add window" }).click(); // the form's default: Mon–Fri 09:00–17:00
+    // Added as a cleaner with the add form's default hours: Mon–Fri 09:00–17:00.
     await page.getByRole("button", { name: "Fri 12:00", exact: true, pressed: true }).waitFor();
     // Saturday 10:00 by keyboard: from the grid's one tab stop (Mon 09:00), down five days, right one hour.
     await page.getByRole("button", { name: "Mon 09:00", exact: true }).focus();
@@ -273,7 +313,9 @@ describe("the console (issue 7)", { timeout: 45_000 }, () => {
     await shot(page, "people-desktop");
     const row = page.locator("tr", { hasText: "Sam Roommate" });
     await row.getByRole("button", { name: "Offboard Sam Roommate" }).click();
-    await row.getByRole("button", { name: "Revoke everything" }).click();
+    const confirm = row.getByRole("alertdialog", { name: "Offboard Sam Roommate" });
+    expect(await confirm.getAttribute("aria-describedby")).toBeTruthy();
+    await confirm.getByRole("button", { name: "Revoke everything" }).click();
     await page.getByRole("status").filter({ hasText: "Sam Roommate offboarded" }).waitFor();
     await row.getByText("suspended").waitFor();
     await row.getByText("nothing").waitFor();
@@ -292,14 +334,35 @@ describe("the console (issue 7)", { timeout: 45_000 }, () => {
     expect(result).toMatch(/^Ready/);
     expect(await page.locator(".steps li.bad").count()).toBe(0);
     expect(await page.locator(".steps li.ok").count()).toBeGreaterThan(3);
-    await page.getByRole("button", { name: "Show the printable report" }).click();
-    await page
-      .frameLocator(".report-frame")
+    // Opening the page again shows the latest report at once, its backup ways in as a list.
+    await open("check");
+    expect(await page.getByTestId("check-result").textContent()).toMatch(/^Ready/);
+    await page.locator("#report .methods li", { hasText: "mechanical key" }).waitFor();
+    expect(await page.locator("#report").textContent()).not.toContain("ok: true");
+    // The printable report is a page of its own (a blob URL in a new tab).
+    const [tab] = await Promise.all([
+      guarded.context.waitForEvent("page", { timeout: 10_000 }),
+      page.getByRole("button", { name: "Show the printable report" }).click(),
+    ]);
+    await tab
       .getByText(/readiness report/i)
       .first()
       .waitFor();
+    expect(tab.url()).toMatch(/^blob:/);
+    await tab.close();
     await page.locator("#past li").first().waitFor();
     await shot(page, "readiness-check-desktop");
+
+    // The check's own openings are not entries: not on the overview, hidden (but taggable) in Activity.
+    await open("");
+    await page.locator("#who li").first().waitFor();
+    expect(await page.locator("#who").textContent()).not.toMatch(/readiness check/i);
+    await open("activity");
+    await page.locator(".timeline li").first().waitFor();
+    expect(await page.locator(".timeline li", { hasText: /readiness check/i }).count()).toBe(0);
+    await page.getByLabel("hide readiness checks").uncheck();
+    await page.locator(".timeline li .badge", { hasText: "readiness check" }).first().waitFor();
+    expect(await page.locator("#glance").textContent()).not.toMatch(/readiness check/i);
   });
 
   it("a month later: the access review cleans up ghosts and unused credentials; health forecasts the battery", async () => {
@@ -342,6 +405,20 @@ describe("the console (issue 7)", { timeout: 45_000 }, () => {
     await open(`people/${ids.sam}`);
     await shot(page, "person-desktop");
 
+    // The recovery kit page holds no code (it was shown once): it offers a new one, then the kit to print.
+    await open("recovery");
+    await page.getByTestId("no-recovery-code").waitFor();
+    expect(await page.getByRole("button", { name: "Print the kit" }).isDisabled()).toBe(true);
+    await shot(page, "recovery-desktop");
+    await page.getByRole("button", { name: "Make a new recovery code" }).click();
+    await page.getByRole("button", { name: "Make a new code" }).click();
+    const code = ((await page.getByTestId("recovery-code").textContent()) ?? "").trim();
+    expect(code).toMatch(/^LKR-/);
+    expect(await page.getByRole("button", { name: "Print the kit" }).isDisabled()).toBe(false);
+    await page.getByLabel("I have printed or saved the recovery kit").check();
+    await page.getByRole("button", { name: "Done: forget the code here" }).click();
+    await page.getByTestId("no-recovery-code").waitFor();
+
     const phone = await guardedContext(browser, new URL(hub.url).origin, PHONE);
     try {
       // Signed in like the desktop: the token the console keeps after claiming.
@@ -354,8 +431,13 @@ describe("the console (issue 7)", { timeout: 45_000 }, () => {
         if (["", "people", "guests", "activity", "health"].includes(route))
           await shot(p, `${route || "overview"}-phone`, { fullPage: false });
       }
-      // The phone's menu opens and navigates from the keyboard.
-      await p.getByRole("button", { name: "Menu" }).click();
+      // The phone's menu opens and navigates from the keyboard; Escape closes it.
+      const menu = p.getByRole("button", { name: "Menu" });
+      await menu.click();
+      expect(await menu.getAttribute("aria-expanded")).toBe("true");
+      await p.keyboard.press("Escape");
+      await p.locator('.menu-toggle[aria-expanded="false"]:focus').waitFor();
+      await menu.click();
       await p.getByRole("link", { name: "Access review" }).press("Enter");
       await p.getByRole("heading", { name: "Access review", level: 1 }).waitFor();
       expect(phone.outside).toEqual([]);

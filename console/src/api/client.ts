@@ -6,6 +6,8 @@
 import type { AuditEvent } from "./types.ts";
 
 const TOKEN_KEY = "latchkey.console.token";
+/** The id of the token above, when the console knows it (it made it: claim, recover). */
+const TOKEN_ID_KEY = "latchkey.console.tokenId";
 
 /** An API error: the hub's `{ code, message }`, or a console-side code when the hub gave no answer. */
 export class ApiError extends Error {
@@ -44,28 +46,68 @@ export interface RequestOptions {
   readonly signal?: AbortSignal;
   /** Send the request without the token even when signed in (claim, recover). */
   readonly anonymous?: boolean;
+  /** A refused token does not sign the console out through `onUnauthenticated` (sign-out itself). */
+  readonly quiet?: boolean;
 }
 
 export class Api {
   #token: string | null;
+  #tokenId: string | null;
   /** Called when the hub refuses the token (revoked, or a different hub): the app signs out. */
   onUnauthenticated: (() => void) | null = null;
 
   constructor() {
-    this.#token = readToken();
+    this.#token = readStored(TOKEN_KEY);
+    this.#tokenId = this.#token ? readStored(TOKEN_ID_KEY) : null;
   }
 
   get token(): string | null {
     return this.#token;
   }
 
-  setToken(token: string | null): void {
+  /** The id of the token in use, when known (a token pasted at sign-in does not say its id). */
+  get tokenId(): string | null {
+    return this.#tokenId;
+  }
+
+  setToken(token: string | null, tokenId: string | null = null): void {
     this.#token = token;
+    this.#tokenId = token ? tokenId : null;
     try {
       if (token) localStorage.setItem(TOKEN_KEY, token);
       else localStorage.removeItem(TOKEN_KEY);
+      if (token && tokenId) localStorage.setItem(TOKEN_ID_KEY, tokenId);
+      else localStorage.removeItem(TOKEN_ID_KEY);
     } catch {
       // Storage disabled (private mode): the token lives until the page closes.
+    }
+  }
+
+  /** Remember which token is in use (found after the console was given it). */
+  setTokenId(tokenId: string | null): void {
+    if (this.#token) this.setToken(this.#token, tokenId);
+  }
+
+  /**
+   * Sign out: the hub revokes the token (`POST /api/v1/signout`), then the console forgets it — even when
+   * the hub refused or did not answer (then the token may still work: the error says why). A token the
+   * hub no longer knows is signed out already, not an error.
+   */
+  async signOut(): Promise<ApiError | null> {
+    if (!this.#token) return null;
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 5000);
+    try {
+      await this.request("POST", "/api/v1/signout", { signal: ac.signal, quiet: true });
+      return null;
+    } catch (e) {
+      const err = ac.signal.aborted
+        ? new ApiError(CONSOLE_CODES.unreachable, "the hub did not answer the sign-out in 5 s", 0)
+        : asApiError(e);
+      return err.code === "LK_UNAUTHENTICATED" ? null : err;
+    } finally {
+      clearTimeout(timer);
+      this.setToken(null);
     }
   }
 
@@ -99,7 +141,8 @@ export class Api {
     }
     if (env.ok) return env.data;
     const err = new ApiError(env.error.code, env.error.message, res.status);
-    if (err.code === "LK_UNAUTHENTICATED" && !o.anonymous && this.#token) this.onUnauthenticated?.();
+    if (err.code === "LK_UNAUTHENTICATED" && !o.anonymous && !o.quiet && this.#token)
+      this.onUnauthenticated?.();
     throw err;
   }
 
@@ -256,9 +299,9 @@ export class SseParser {
   }
 }
 
-function readToken(): string | null {
+function readStored(key: string): string | null {
   try {
-    return localStorage.getItem(TOKEN_KEY);
+    return localStorage.getItem(key);
   } catch {
     return null;
   }

@@ -25,17 +25,39 @@ export function usePeople(): Loaded<User[]> & { names: Names } {
   return { ...people, names };
 }
 
-/** Names of people removed since, from the log's own admin events (`user.add` names the person). */
+/**
+ * Names of people removed since, from the log's own admin events (`user.add` names the person), and of
+ * guest codes no longer listed (`guestCode.issue` names the code).
+ */
 export function withLoggedNames(names: Names, events: readonly AuditEvent[]): Names {
   let m: Map<string, string> | null = null;
   for (const e of events) {
     if (e.kind !== "admin.change") continue;
-    const id = e.data.userId;
     const name = e.data.name;
-    if (typeof id === "string" && typeof name === "string" && !names.has(id)) {
+    if (typeof name !== "string") continue;
+    const code = e.data.action === "guestCode.issue" ? e.data.codeId : null;
+    const key = typeof code === "string" ? `code:${code}` : e.data.userId;
+    if (typeof key === "string" && !names.has(key) && !m?.has(key)) {
       m ??= new Map(names);
-      m.set(id, name);
+      m.set(key, name);
     }
   }
   return m ?? names;
+}
+
+/** The readiness check names what it adds "Readiness check <id>" (its temporary person, its guest code). */
+const CHECK_NAME = /^readiness check /i;
+
+/**
+ * An event of the offline readiness check rather than of real use: its access events carry
+ * `data.readinessCheck` (the report's id); its admin events name its temporary person or guest code.
+ */
+export function isReadinessEvent(e: AuditEvent, names: Names): boolean {
+  const d = e.data;
+  if (typeof d.readinessCheck === "string") return true;
+  if (typeof d.name === "string" && CHECK_NAME.test(d.name)) return true;
+  const user = typeof d.userId === "string" ? names.get(d.userId) : undefined;
+  if (user !== undefined && CHECK_NAME.test(user)) return true;
+  const code = typeof d.codeId === "string" ? names.get(`code:${d.codeId}`) : undefined;
+  return code !== undefined && CHECK_NAME.test(code);
 }

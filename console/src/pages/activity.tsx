@@ -17,7 +17,7 @@ import {
   whoOf,
   zonedParts,
 } from "../lib/format.ts";
-import { usePeople, withLoggedNames } from "../lib/people.ts";
+import { isReadinessEvent, usePeople, withLoggedNames } from "../lib/people.ts";
 import {
   Badge,
   Card,
@@ -84,12 +84,16 @@ export function ActivityPage() {
   const [fresh, setFresh] = useState<ReadonlySet<number>>(new Set());
   const [announce, setAnnounce] = useState("");
   const [heat, setHeat] = useState<number[][] | null>(null);
+  // The readiness check's own events (its test person, codes and openings): tagged, hidden by default.
+  const [hideChecks, setHideChecks] = useState(true);
   const filtersRef = useRef(filters);
   filtersRef.current = filters;
   const lastSeq = useRef(0);
   const names = useMemo(() => withLoggedNames(people.names, events), [people.names, events]);
   const namesRef = useRef(names);
   namesRef.current = names;
+  const hideChecksRef = useRef(hideChecks);
+  hideChecksRef.current = hideChecks;
 
   // The page of events under the filters.
   useEffect(() => {
@@ -131,6 +135,7 @@ export function ActivityPage() {
           return;
         }
         for (const e of p.events) {
+          if (isReadinessEvent(e, namesRef.current)) continue;
           const z = zonedParts(e.at, lock.timeZone);
           const row = counts[z.weekday];
           if (row) row[z.hour] = (row[z.hour] ?? 0) + 1;
@@ -149,7 +154,8 @@ export function ActivityPage() {
     const add = (e: AuditEvent) => {
       if (e.seq <= lastSeq.current) return;
       lastSeq.current = e.seq;
-      if (e.kind === "access.granted") {
+      const check = isReadinessEvent(e, namesRef.current);
+      if (e.kind === "access.granted" && !check) {
         const z = zonedParts(e.at, lock.timeZone);
         setHeat((h) => {
           if (!h) return h;
@@ -162,7 +168,7 @@ export function ActivityPage() {
       if (!matches(e, filtersRef.current)) return;
       setEvents((list) => [e, ...list]);
       setFresh((s) => new Set(s).add(e.seq));
-      setAnnounce(describeEvent(e, namesRef.current));
+      if (!check || !hideChecksRef.current) setAnnounce(describeEvent(e, namesRef.current));
     };
     void (async () => {
       let wait = 1000;
@@ -206,7 +212,12 @@ export function ActivityPage() {
   };
 
   const lockNames = useMemo(() => new Map(locks.map((l) => [l.id, l.name])), [locks]);
-  const lastEntries = events.filter((e) => e.kind === "access.granted").slice(0, 5);
+  const checkSeqs = useMemo(
+    () => new Set(events.filter((e) => isReadinessEvent(e, names)).map((e) => e.seq)),
+    [events, names],
+  );
+  const shown = hideChecks ? events.filter((e) => !checkSeqs.has(e.seq)) : events;
+  const lastEntries = events.filter((e) => e.kind === "access.granted" && !checkSeqs.has(e.seq)).slice(0, 5);
   const set =
     <K extends keyof Filters>(k: K) =>
     (v: Filters[K]) =>
@@ -283,7 +294,15 @@ export function ActivityPage() {
           <Field label="Until" type="datetime-local" value={filters.to} onValue={set("to")} />
           <div class="filter-checks">
             <Checkbox label="Alarms only" checked={filters.alarms} onChecked={set("alarms")} />
-            <button type="button" class="btn btn-small" onClick={() => setFilters(NO_FILTERS)}>
+            <Checkbox label="hide readiness checks" checked={hideChecks} onChecked={setHideChecks} />
+            <button
+              type="button"
+              class="btn btn-small"
+              onClick={() => {
+                setFilters(NO_FILTERS);
+                setHideChecks(true);
+              }}
+            >
               Clear filters
             </button>
           </div>
@@ -292,9 +311,9 @@ export function ActivityPage() {
       <Card title="Timeline" id="timeline">
         {loading && events.length === 0 ? <Loading what="events" /> : null}
         <ErrorBox error={loadError} />
-        {!loading && events.length === 0 ? <p class="muted">No events under these filters.</p> : null}
+        {!loading && shown.length === 0 ? <p class="muted">No events under these filters.</p> : null}
         <ol class="timeline" aria-label="Audit events, newest first" aria-busy={loading}>
-          {events.map((e) => (
+          {shown.map((e) => (
             <li
               key={e.seq}
               class={`ev ev-${e.kind.split(".")[0]} ${fresh.has(e.seq) ? "fresh" : ""} ${e.kind === "access.denied" ? "ev-denied" : ""}`}
@@ -302,6 +321,7 @@ export function ActivityPage() {
             >
               <time dateTime={new Date(e.at).toISOString()}>{fmtDateTime(e.at)}</time>
               <span class="ev-text">
+                {checkSeqs.has(e.seq) ? <Badge tone="info">readiness check</Badge> : null}{" "}
                 {isAlarm(e.kind) ? <Badge tone="bad">alarm</Badge> : null}{" "}
                 {e.kind === "access.granted" ? <Badge tone="ok">opened</Badge> : null}
                 {e.kind === "access.denied" ? <Badge tone="warn">refused</Badge> : null}{" "}

@@ -2,7 +2,7 @@
  * The offline readiness check (the router-unplugged test on demand, POST /api/v1/check) on the live hub,
  * with its dated report to view, print or save.
  */
-import { useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { seg } from "../api/client.ts";
 import type { ReadinessReport, ReadinessSummary } from "../api/types.ts";
 import { useSession } from "../context.ts";
@@ -24,6 +24,14 @@ export function CheckPage() {
   const [report, setReport] = useState<ReadinessReport | null>(null);
   const run = useAction();
   const open = useAction();
+  // Opening the page shows the latest report (the list is newest first) without a click.
+  const latest = past.data?.[0]?.id ?? null;
+  const [shownLatest, setShownLatest] = useState(false);
+  useEffect(() => {
+    if (shownLatest || latest === null) return;
+    setShownLatest(true);
+    if (report === null) show(latest);
+  }, [latest, shownLatest]);
 
   const start = () =>
     void run.run(async () => {
@@ -58,7 +66,11 @@ export function CheckPage() {
         ) : null}
         <ErrorBox error={run.error} title="Check not run" />
       </Card>
-      {report ? <ReportView report={report} /> : null}
+      {report ? (
+        <ReportView key={report.id} report={report} latest={report.id === latest} />
+      ) : open.busy ? (
+        <Loading what="the latest report" />
+      ) : null}
       <ErrorBox error={open.error} />
       <Card title="Earlier checks" id="past">
         {past.loading && !past.data ? <Loading what="earlier checks" /> : null}
@@ -71,9 +83,13 @@ export function CheckPage() {
                 {c.passed ? <Badge tone="ok">passed</Badge> : <Badge tone="bad">failed</Badge>}{" "}
                 {fmtDateTime(c.startedAt)}
               </span>
-              <button type="button" class="btn btn-small" onClick={() => show(c.id)}>
-                Show<span class="visually-hidden"> the check of {fmtDateTime(c.startedAt)}</span>
-              </button>
+              {report?.id === c.id ? (
+                <span class="muted small">shown above</span>
+              ) : (
+                <button type="button" class="btn btn-small" onClick={() => show(c.id)}>
+                  Show<span class="visually-hidden"> the check of {fmtDateTime(c.startedAt)}</span>
+                </button>
+              )}
             </li>
           ))}
         </ul>
@@ -82,23 +98,28 @@ export function CheckPage() {
   );
 }
 
-function ReportView({ report }: { report: ReadinessReport }) {
+function ReportView({ report, latest }: { report: ReadinessReport; latest: boolean }) {
   const { api, hub } = useSession();
   const [html, setHtml] = useState<string | null>(null);
-  const frame = useRef<HTMLIFrameElement>(null);
   const act = useAction();
-  const loadHtml = async (): Promise<string> => {
-    if (html !== null) return html;
-    const text = await api.text(`/api/v1/checks/${seg(report.id)}/report.html`);
-    setHtml(text);
-    return text;
-  };
+  // The printable page is fetched with the report, so opening it is part of the click (no pop-up block).
+  useEffect(() => {
+    void act.run(async () => setHtml(await api.text(`/api/v1/checks/${seg(report.id)}/report.html`)));
+  }, [report.id]);
   const name = `latchkey-readiness-${hub.deviceId}-${new Date(toMsSafe(report.startedAt)).toISOString().slice(0, 10)}.html`;
+  /** The report is a full page: it opens in its own tab from a blob URL (nothing leaves this device). */
+  const openPage = (print: boolean) => {
+    if (html === null) return;
+    const url = URL.createObjectURL(new Blob([html], { type: "text/html" }));
+    const w = window.open(url, "_blank");
+    if (w && print) w.addEventListener("load", () => w.print(), { once: true });
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  };
   return (
     <Card
       title={
         <>
-          Report of {fmtDateTime(report.startedAt)}{" "}
+          {latest ? "Latest report" : "Report"} of {fmtDateTime(report.startedAt)}{" "}
           {report.passed ? <Badge tone="ok">passed</Badge> : <Badge tone="bad">failed</Badge>}
         </>
       }
@@ -125,42 +146,22 @@ function ReportView({ report }: { report: ReadinessReport }) {
       </ol>
       {report.facts ? <Facts facts={report.facts} /> : null}
       <div class="row">
-        <button type="button" class="btn" disabled={act.busy} onClick={() => void act.run(loadHtml)}>
+        <button type="button" class="btn" disabled={html === null} onClick={() => openPage(false)}>
           Show the printable report
         </button>
-        <button
-          type="button"
-          class="btn"
-          disabled={act.busy}
-          onClick={() =>
-            void act.run(async () => {
-              await loadHtml();
-              // The frame renders on the next paint; print it then.
-              setTimeout(() => frame.current?.contentWindow?.print(), 300);
-            })
-          }
-        >
+        <button type="button" class="btn" disabled={html === null} onClick={() => openPage(true)}>
           Print the report
         </button>
         <button
           type="button"
           class="btn"
-          disabled={act.busy}
-          onClick={() => void act.run(async () => downloadText(name, await loadHtml(), "text/html"))}
+          disabled={html === null}
+          onClick={() => html !== null && downloadText(name, html, "text/html")}
         >
           Save the report
         </button>
       </div>
-      <ErrorBox error={act.error} title="Report not loaded" />
-      {html !== null ? (
-        <iframe
-          ref={frame}
-          class="report-frame"
-          title="Printable readiness report"
-          srcdoc={html}
-          sandbox="allow-modals allow-same-origin"
-        />
-      ) : null}
+      <ErrorBox error={act.error} title="Printable report not loaded" />
     </Card>
   );
 }
@@ -203,11 +204,39 @@ function Facts({ facts }: { facts: Record<string, unknown> }) {
         {Object.entries(rest).map(([k, v]) => (
           <div key={k} class="fact-row">
             <dt>{k.replace(/([A-Z])/g, " $1").toLowerCase()}</dt>
-            <dd>{factText(v)}</dd>
+            <dd>{k === "backupEntry" && isBackupEntry(v) ? <BackupEntry entry={v} /> : factText(v)}</dd>
           </div>
         ))}
       </dl>
     </div>
+  );
+}
+
+interface BackupFact {
+  ok: boolean;
+  methods: string[];
+}
+
+function isBackupEntry(v: unknown): v is BackupFact {
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    Array.isArray((v as BackupFact).methods) &&
+    (v as BackupFact).methods.every((m) => typeof m === "string")
+  );
+}
+
+/** The ways in besides the everyday ones: one per line. */
+function BackupEntry({ entry }: { entry: BackupFact }) {
+  return (
+    <>
+      {entry.ok ? null : <Badge tone="bad">none</Badge>}
+      <ul class="plain methods">
+        {entry.methods.map((m) => (
+          <li key={m}>{m}</li>
+        ))}
+      </ul>
+    </>
   );
 }
 

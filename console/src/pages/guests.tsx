@@ -166,6 +166,7 @@ export function GuestCodesPage() {
                     {!c.revoked ? (
                       <ConfirmButton
                         question={`Revoke ${c.name}'s code?`}
+                        title={`Revoke ${c.name}'s code`}
                         confirmLabel="Revoke"
                         onConfirm={() => revoke(c)}
                         busy={act.busy}

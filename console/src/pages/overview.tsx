@@ -12,7 +12,7 @@ import {
   MODE_TEXT,
   whoOf,
 } from "../lib/format.ts";
-import { usePeople, withLoggedNames } from "../lib/people.ts";
+import { isReadinessEvent, usePeople, withLoggedNames } from "../lib/people.ts";
 import { Badge, Card, ErrorBox, Loading, PageTitle, useAction, useLoad } from "../ui/common.tsx";
 
 export function OverviewPage() {
@@ -31,7 +31,8 @@ export function OverviewPage() {
   const events = recent.data?.events ?? [];
   const names = withLoggedNames(people.names, events);
   const here = events.filter((e) => e.lockId === lock.id);
-  const entries = here.filter((e) => e.kind === "access.granted").slice(0, 6);
+  // Real entries only: the readiness check's test openings are in Activity, tagged.
+  const entries = here.filter((e) => e.kind === "access.granted" && !isReadinessEvent(e, names)).slice(0, 6);
   const alarms = here.filter((e) => isAlarm(e.kind)).slice(0, 3);
   return (
     <div>

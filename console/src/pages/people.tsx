@@ -3,7 +3,7 @@
  * and offboard ("revoke everything this person has") in one step.
  */
 import { useState } from "preact/hooks";
-import { seg } from "../api/client.ts";
+import { type ApiError, asApiError, seg } from "../api/client.ts";
 import type {
   Credential,
   OffboardResult,
@@ -31,6 +31,7 @@ import {
   Loading,
   Notice,
   PageTitle,
+  PinField,
   SelectField,
   useAction,
   useLoad,
@@ -116,26 +117,42 @@ export function PeoplePage() {
                     <CredentialChips credentials={r.credentials} phoneKeys={r.phoneKeys} />
                   </td>
                   <td class="actions" data-label="Actions">
-                    <a class="btn btn-small" href={href("people", u.id)} aria-label={`Edit ${u.name}`}>
-                      Edit
-                    </a>
-                    <button
-                      type="button"
-                      class="btn btn-small"
-                      disabled={act.busy}
-                      onClick={() => setStatus(u, suspended)}
-                      aria-label={`${suspended ? "Resume" : "Suspend"} ${u.name}`}
-                    >
-                      {suspended ? "Resume" : "Suspend"}
-                    </button>
-                    <ConfirmButton
-                      question={`Revoke every PIN, card, fingerprint, phone key and token of ${u.name}?`}
-                      confirmLabel="Revoke everything"
-                      onConfirm={() => offboard(u)}
-                      busy={act.busy}
-                    >
-                      Offboard<span class="visually-hidden"> {u.name}</span>
-                    </ConfirmButton>
+                    <div class="actions-in">
+                      <a class="btn btn-small" href={href("people", u.id)} aria-label={`Edit ${u.name}`}>
+                        Edit
+                      </a>
+                      {suspended ? (
+                        <button
+                          type="button"
+                          class="btn btn-small"
+                          disabled={act.busy}
+                          onClick={() => setStatus(u, true)}
+                          aria-label={`Resume ${u.name}`}
+                        >
+                          Resume
+                        </button>
+                      ) : (
+                        <ConfirmButton
+                          question={`Suspend ${u.name}? Nothing of theirs opens until you resume them.`}
+                          title={`Suspend ${u.name}`}
+                          confirmLabel="Suspend"
+                          onConfirm={() => setStatus(u, false)}
+                          busy={act.busy}
+                          tone="plain"
+                        >
+                          Suspend<span class="visually-hidden"> {u.name}</span>
+                        </ConfirmButton>
+                      )}
+                      <ConfirmButton
+                        question={`Revoke every PIN, card, fingerprint, phone key and token of ${u.name}?`}
+                        title={`Offboard ${u.name}`}
+                        confirmLabel="Revoke everything"
+                        onConfirm={() => offboard(u)}
+                        busy={act.busy}
+                      >
+                        Offboard<span class="visually-hidden"> {u.name}</span>
+                      </ConfirmButton>
+                    </div>
                   </td>
                 </tr>
               );
@@ -183,7 +200,11 @@ export function CredentialChips({
   );
 }
 
-/** The add form: a person, their role, optionally a PIN and (for service people) working hours. */
+/**
+ * The add form: a person, their role, optionally a PIN and (for service people) working hours. A refused
+ * PIN adds nobody: the person just created is removed again and the form stays as it was, with the hub's
+ * reason next to the PIN, so only the PIN needs changing.
+ */
 function AddPerson({ onAdded }: { onAdded: (msg: string) => void }) {
   const { api } = useSession();
   const [name, setName] = useState("");
@@ -193,14 +214,23 @@ function AddPerson({ onAdded }: { onAdded: (msg: string) => void }) {
   const [from, setFrom] = useState("09:00");
   const [to, setTo] = useState("17:00");
   const [scheduled, setScheduled] = useState(false);
+  // Until the box is ticked or unticked by hand, it follows the role (cleaners and service people work hours).
+  const [scheduleTouched, setScheduleTouched] = useState(false);
   const create = useAction();
-  const pinAct = useAction();
-  const [created, setCreated] = useState<User | null>(null);
+  const [pinError, setPinError] = useState<ApiError | null>(null);
+  // The person was created but the PIN refused and the person could not be removed again.
+  const [stranded, setStranded] = useState<User | null>(null);
   const preset = PERSON_KINDS.find((k) => k.id === kind) ?? PERSON_KINDS[2];
+
+  const pickKind = (k: PersonKind) => {
+    setKind(k);
+    if (!scheduleTouched) setScheduled(k === "service");
+  };
 
   const submit = (e: Event) => {
     e.preventDefault();
-    pinAct.clear();
+    setPinError(null);
+    setStranded(null);
     void create.run(async () => {
       const body: Record<string, unknown> = { name: name.trim(), role: preset.role };
       if (preset.userType) body.userType = preset.userType;
@@ -210,18 +240,25 @@ function AddPerson({ onAdded }: { onAdded: (msg: string) => void }) {
         body.weekDaySchedules = [w];
       }
       const u = await api.post<User>("/api/v1/users", body);
-      setCreated(u);
       if (pin.trim() !== "") {
-        const ok = await pinAct.run(() => api.post(`/api/v1/users/${seg(u.id)}/pin`, { pin: pin.trim() }));
-        if (ok === undefined) {
-          onAdded(`${u.name} added, without a PIN (see why below).`);
+        try {
+          await api.post(`/api/v1/users/${seg(u.id)}/pin`, { pin: pin.trim() });
+        } catch (err) {
+          setPinError(asApiError(err));
+          try {
+            await api.del(`/api/v1/users/${seg(u.id)}`);
+          } catch {
+            setStranded(u);
+            onAdded(`${u.name} added, without a PIN (see why below).`);
+          }
           return;
         }
       }
       onAdded(`${u.name} added${pin.trim() ? " with a PIN" : ""}.`);
       setName("");
       setPin("");
-      setCreated(null);
+      setScheduleTouched(false);
+      setScheduled(kind === "service");
     });
   };
 
@@ -232,19 +269,20 @@ function AddPerson({ onAdded }: { onAdded: (msg: string) => void }) {
         <SelectField
           label="Role"
           value={kind}
-          onValue={setKind}
+          onValue={pickKind}
           options={PERSON_KINDS.map((k) => ({ value: k.id, label: k.label }))}
           hint={preset.hint}
         />
-        <Field
+        <PinField
           label="PIN (optional)"
           value={pin}
-          onValue={setPin}
-          inputMode="numeric"
-          autocomplete="off"
-          pattern="[0-9]*"
-          maxLength={12}
+          onValue={(v) => {
+            setPin(v);
+            setPinError(null);
+          }}
           hint="6 to 12 digits. Easy or shared PINs are refused."
+          error={pinError}
+          errorTitle={stranded ? "PIN refused" : "Not added: PIN refused"}
         />
         {kind !== "delivery" ? (
           <fieldset class="fieldset">
@@ -253,7 +291,10 @@ function AddPerson({ onAdded }: { onAdded: (msg: string) => void }) {
                 <input
                   type="checkbox"
                   checked={scheduled}
-                  onChange={(e) => setScheduled(e.currentTarget.checked)}
+                  onChange={(e) => {
+                    setScheduled(e.currentTarget.checked);
+                    setScheduleTouched(true);
+                  }}
                 />{" "}
                 Only on certain days and hours
               </label>
@@ -277,13 +318,10 @@ function AddPerson({ onAdded }: { onAdded: (msg: string) => void }) {
         </div>
       </form>
       <ErrorBox error={create.error} title="Not added" />
-      {created && pinAct.error ? (
-        <div>
-          <ErrorBox error={pinAct.error} title="PIN refused" />
-          <p>
-            <a href={href("people", created.id)}>Give {created.name} another PIN</a>
-          </p>
-        </div>
+      {stranded ? (
+        <p>
+          <a href={href("people", stranded.id)}>Give {stranded.name} another PIN</a>
+        </p>
       ) : null}
     </Card>
   );

@@ -34,6 +34,7 @@ import {
   Loading,
   Notice,
   PageTitle,
+  PinField,
   SelectField,
   useAction,
   useLoad,
@@ -92,7 +93,7 @@ export function PersonPage({ userId }: { userId: string }) {
 
   return (
     <div>
-      <PageTitle sub={<a href="#/people">← All people</a>}>
+      <PageTitle sub={<a href="#/people">← All people</a>} docTitle={u.name}>
         {u.name} {suspended ? <Badge tone="warn">suspended</Badge> : null}
       </PageTitle>
       <Notice>{notice}</Notice>
@@ -113,11 +114,25 @@ export function PersonPage({ userId }: { userId: string }) {
             authenticator, phone key and API token in one step (a former roommate, a contractor who finished).
           </p>
           <div class="row">
-            <button type="button" class="btn" disabled={act.busy} onClick={() => setStatus(suspended)}>
-              {suspended ? "Resume" : "Suspend"}
-            </button>
+            {suspended ? (
+              <button type="button" class="btn" disabled={act.busy} onClick={() => setStatus(true)}>
+                Resume
+              </button>
+            ) : (
+              <ConfirmButton
+                question={`Suspend ${u.name}? Nothing of theirs opens until you resume them.`}
+                title={`Suspend ${u.name}`}
+                confirmLabel="Suspend"
+                onConfirm={() => setStatus(false)}
+                busy={act.busy}
+                tone="plain"
+              >
+                Suspend
+              </ConfirmButton>
+            )}
             <ConfirmButton
               question={`Revoke everything ${u.name} has?`}
+              title={`Offboard ${u.name}`}
               confirmLabel="Revoke everything"
               onConfirm={() => offboard(false)}
               busy={act.busy}
@@ -126,6 +141,7 @@ export function PersonPage({ userId }: { userId: string }) {
             </ConfirmButton>
             <ConfirmButton
               question={`Revoke everything and remove ${u.name}? The audit log keeps their history.`}
+              title={`Offboard and remove ${u.name}`}
               confirmLabel="Revoke and remove"
               onConfirm={() => offboard(true)}
               busy={act.busy}
@@ -308,16 +324,16 @@ function AddCredential({ user, onAdded }: { user: User; onAdded: (msg: string) =
       />
       {kind === "pin" ? (
         <>
-          <Field
+          <PinField
             label="New PIN"
             value={pin}
-            onValue={setPin}
-            inputMode="numeric"
-            pattern="[0-9]*"
-            autocomplete="off"
+            onValue={(v) => {
+              setPin(v);
+              act.clear();
+            }}
             required
-            maxLength={12}
             hint="6 to 12 digits. Sequences, repeats, common PINs and PINs someone else has are refused."
+            error={act.error}
           />
           <Checkbox label="Replace their current PIN" checked={replace} onChecked={setReplace} />
           <Checkbox
@@ -358,7 +374,7 @@ function AddCredential({ user, onAdded }: { user: User; onAdded: (msg: string) =
         />
       ) : null}
       <Field label="Label (optional)" value={label} onValue={setLabel} maxLength={100} />
-      <ErrorBox error={act.error} title="Refused" />
+      {kind === "pin" ? null : <ErrorBox error={act.error} title="Refused" />}
       <div>
         <button type="submit" class="btn btn-primary" disabled={act.busy}>
           Add
@@ -452,6 +468,8 @@ function Tokens({ user }: { user: User }) {
   const [copied, setCopied] = useState(false);
   const act = useAction();
   const mayIssue = me.id === user.id || me.role === "owner";
+  // The token this console signs in with, when it knows (it made it: claim or recover).
+  const current = api.tokenId;
   return (
     <Card title="API tokens" id="tokens">
       <p class="muted small">For the CLI, scripts and other consoles. Each is shown once when it is made.</p>
@@ -460,11 +478,13 @@ function Tokens({ user }: { user: User }) {
         {(list.data ?? []).map((t) => (
           <li key={t.id} class="list-row">
             <div>
-              <strong>{t.label}</strong>
+              <strong>{t.label}</strong> {t.id === current ? <Badge tone="info">this console</Badge> : null}
               <div class="muted small">made {fmtDateTime(t.createdAt)}</div>
             </div>
             <ConfirmButton
-              question="Revoke this token?"
+              question={
+                t.id === current ? "Revoke the token this console uses? It signs out." : "Revoke this token?"
+              }
               confirmLabel="Revoke"
               busy={act.busy}
               onConfirm={() =>

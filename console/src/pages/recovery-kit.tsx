@@ -2,32 +2,49 @@
  * The printable recovery kit: the recovery code (shown once by the hub) and the site's emergency access
  * policy. Printing hides everything but the kit (styles.css, @media print).
  */
+import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import type { Api } from "../api/client.ts";
-import { Checkbox, downloadText, ErrorBox, Loading, useLoad } from "../ui/common.tsx";
+import type { PendingKit } from "../lib/kit.ts";
+import { Checkbox, downloadText, ErrorBox, Loading, PageTitle, useLoad } from "../ui/common.tsx";
 
 export interface KitProps {
   api: Api;
   deviceId: string;
   ownerName: string;
+  /** The code, when this console holds one (it is shown only when it is made). */
   recoveryCode: string | null;
+  /** When the code was made (ms); with no code, no date is shown. */
+  madeAt?: number | null;
+  /** What the kit says in place of the code when there is none. */
+  noCode?: ComponentChildren;
   /** Shown under the kit; when given, a "saved it" confirmation gates it. */
   onContinue?: () => void;
+  continueLabel?: string;
 }
 
-export function RecoveryKit({ api, deviceId, ownerName, recoveryCode, onContinue }: KitProps) {
+export function RecoveryKit({
+  api,
+  deviceId,
+  ownerName,
+  recoveryCode,
+  madeAt = null,
+  noCode,
+  onContinue,
+  continueLabel = "Continue to the console",
+}: KitProps) {
   const policy = useLoad((signal) => api.get<{ lines: string[] }>("/api/v1/recovery/policy", signal), []);
   const [saved, setSaved] = useState(false);
-  const made = new Date().toLocaleString();
+  const made = recoveryCode && madeAt !== null ? new Date(madeAt).toLocaleString() : null;
   const lines = policy.data?.lines ?? [];
   const asText = () =>
     [
       "LATCHKEY RECOVERY KIT",
       `Hub: ${deviceId}`,
       `Owner: ${ownerName}`,
-      `Made: ${made}`,
+      ...(made ? [`Made: ${made}`] : []),
       "",
-      `Recovery code: ${recoveryCode ?? "(not issued)"}`,
+      `Recovery code: ${recoveryCode ?? "(none)"}`,
       "",
       "Emergency access policy:",
       ...lines.map((l) => `- ${l}`),
@@ -36,7 +53,9 @@ export function RecoveryKit({ api, deviceId, ownerName, recoveryCode, onContinue
   return (
     <div>
       <section class="card print-area kit" aria-labelledby="kit-h">
-        <h2 id="kit-h">Recovery kit</h2>
+        <h2 id="kit-h" tabIndex={-1}>
+          Recovery kit
+        </h2>
         <dl class="facts">
           <dt>Hub</dt>
           <dd>
@@ -44,8 +63,12 @@ export function RecoveryKit({ api, deviceId, ownerName, recoveryCode, onContinue
           </dd>
           <dt>Owner</dt>
           <dd>{ownerName}</dd>
-          <dt>Made</dt>
-          <dd>{made}</dd>
+          {made ? (
+            <>
+              <dt>Made</dt>
+              <dd>{made}</dd>
+            </>
+          ) : null}
         </dl>
         {recoveryCode ? (
           <>
@@ -58,8 +81,8 @@ export function RecoveryKit({ api, deviceId, ownerName, recoveryCode, onContinue
             </p>
           </>
         ) : (
-          <p class="warn-text">
-            The hub did not return a recovery code. Make one on the Recovery kit page once you are signed in.
+          <p class="warn-text" data-testid="no-recovery-code">
+            {noCode ?? "No recovery code is shown: the hub shows it only once, when it is made."}
           </p>
         )}
         <h3>Emergency access policy</h3>
@@ -72,12 +95,13 @@ export function RecoveryKit({ api, deviceId, ownerName, recoveryCode, onContinue
         </ol>
       </section>
       <div class="row no-print">
-        <button type="button" class="btn btn-primary" onClick={() => window.print()}>
+        <button type="button" class="btn btn-primary" disabled={!recoveryCode} onClick={() => window.print()}>
           Print the kit
         </button>
         <button
           type="button"
           class="btn"
+          disabled={!recoveryCode}
           onClick={() => downloadText(`latchkey-recovery-kit-${deviceId}.txt`, asText(), "text/plain")}
         >
           Save as a text file
@@ -86,16 +110,54 @@ export function RecoveryKit({ api, deviceId, ownerName, recoveryCode, onContinue
       {onContinue ? (
         <div class="no-print stack">
           <Checkbox label="I have printed or saved the recovery kit" checked={saved} onChecked={setSaved} />
-          <button
-            type="button"
-            class="btn btn-primary"
-            disabled={!saved && recoveryCode !== null}
-            onClick={onContinue}
-          >
-            Continue to the console
-          </button>
+          <div>
+            <button
+              type="button"
+              class="btn btn-primary"
+              disabled={!saved && recoveryCode !== null}
+              onClick={onContinue}
+            >
+              {continueLabel}
+            </button>
+          </div>
         </div>
       ) : null}
+    </div>
+  );
+}
+
+const GATE_TEXT: Record<PendingKit["reason"], { title: string; sub: (name: string) => string }> = {
+  claim: {
+    title: "Save your recovery kit",
+    sub: (name) => `Welcome, ${name}. You are the first owner of this hub.`,
+  },
+  recover: {
+    title: "New recovery kit",
+    sub: () => "Your old recovery code is spent. This is the new one: save it before you go on.",
+  },
+  rotate: {
+    title: "New recovery kit",
+    sub: () => "The old recovery code no longer works. Save this one before you go on.",
+  },
+};
+
+/**
+ * A just-made kit, before the console: the owner confirms they printed or saved it. Focus lands on its
+ * heading (PageTitle), so a screen reader starts with what to do.
+ */
+export function KitGate({ api, kit, onContinue }: { api: Api; kit: PendingKit; onContinue: () => void }) {
+  const text = GATE_TEXT[kit.reason];
+  return (
+    <div>
+      <PageTitle sub={text.sub(kit.ownerName)}>{text.title}</PageTitle>
+      <RecoveryKit
+        api={api}
+        deviceId={kit.deviceId}
+        ownerName={kit.ownerName}
+        recoveryCode={kit.recoveryCode}
+        madeAt={kit.madeAt}
+        onContinue={onContinue}
+      />
     </div>
   );
 }

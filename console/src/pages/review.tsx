@@ -99,6 +99,7 @@ export function ReviewPage() {
               r.ghostUsers.length > 1 ? (
                 <ConfirmButton
                   question="Offboard all of them?"
+                  title="Offboard every ghost user"
                   confirmLabel="Offboard all"
                   onConfirm={cleanAllGhosts}
                   busy={act.busy}
@@ -125,6 +126,7 @@ export function ReviewPage() {
                   {g.userId !== me.id ? (
                     <ConfirmButton
                       question={`Revoke everything ${g.name} has?`}
+                      title={`Offboard ${g.name}`}
                       confirmLabel="Offboard"
                       onConfirm={() => void offboard(g.userId, g.name)}
                       busy={act.busy}
@@ -272,6 +274,7 @@ export function ReviewPage() {
                       {a.userId !== me.id ? (
                         <ConfirmButton
                           question={`Revoke everything ${a.name} has?`}
+                          title={`Offboard ${a.name}`}
                           confirmLabel="Offboard"
                           onConfirm={() => void offboard(a.userId, a.name)}
                           busy={act.busy}

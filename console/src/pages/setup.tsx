@@ -1,31 +1,23 @@
-/** First run: claim the hub with its one-time setup code, create the owner, save the recovery kit. */
+/** First run: claim the hub with its one-time setup code, create the owner; the app then shows the kit. */
 import { useState } from "preact/hooks";
 import type { Api } from "../api/client.ts";
 import type { ClaimResult, HubInfo } from "../api/types.ts";
+import { learnTokenId, type PendingKit } from "../lib/kit.ts";
 import { ErrorBox, Field, PageTitle, useAction } from "../ui/common.tsx";
-import { RecoveryKit } from "./recovery-kit.tsx";
 
-export function SetupPage({ api, hub, onDone }: { api: Api; hub: HubInfo; onDone: () => void }) {
+export function SetupPage({
+  api,
+  hub,
+  onClaimed,
+}: {
+  api: Api;
+  hub: HubInfo;
+  /** Claimed: the token is set; the kit (with the code, shown once) is to be saved before going on. */
+  onClaimed: (kit: PendingKit) => void;
+}) {
   const [code, setCode] = useState("");
   const [name, setName] = useState("");
-  const [claimed, setClaimed] = useState<ClaimResult | null>(null);
   const act = useAction();
-
-  if (claimed)
-    return (
-      <div>
-        <PageTitle sub={`Welcome, ${claimed.user.name}. You are the first owner of this hub.`}>
-          Save your recovery kit
-        </PageTitle>
-        <RecoveryKit
-          api={api}
-          deviceId={hub.deviceId}
-          ownerName={claimed.user.name}
-          recoveryCode={claimed.recoveryCode ?? null}
-          onContinue={onDone}
-        />
-      </div>
-    );
 
   const submit = (e: Event) => {
     e.preventDefault();
@@ -35,7 +27,15 @@ export function SetupPage({ api, hub, onDone }: { api: Api; hub: HubInfo; onDone
         anonymous: true,
       });
       api.setToken(r.token);
-      setClaimed(r);
+      // A just-claimed owner has one token: this console's (marked in their token list).
+      await learnTokenId(api, r.user.id, null);
+      onClaimed({
+        deviceId: hub.deviceId,
+        ownerName: r.user.name,
+        recoveryCode: r.recoveryCode ?? "",
+        madeAt: Date.now(),
+        reason: "claim",
+      });
     });
   };
 
@@ -46,8 +46,8 @@ export function SetupPage({ api, hub, onDone }: { api: Api; hub: HubInfo; onDone
       </PageTitle>
       <form class="card stack" onSubmit={submit} aria-describedby="setup-help">
         <p id="setup-help">
-          The one-time setup code was printed when the hub first started (and is in the file{" "}
-          <code>latchkey-data/setup-code</code> until it is used).
+          The one-time setup code was printed when the hub first started. Until it is used it is also in the{" "}
+          <code>setup-code</code> file in the hub's data directory (printed by <code>npm start</code>).
         </p>
         <Field
           label="Setup code"
@@ -67,9 +67,11 @@ export function SetupPage({ api, hub, onDone }: { api: Api; hub: HubInfo; onDone
           maxLength={100}
         />
         <ErrorBox error={act.error} title="Not claimed" />
-        <button type="submit" class="btn btn-primary" disabled={act.busy}>
-          Claim the lock
-        </button>
+        <div>
+          <button type="submit" class="btn btn-primary" disabled={act.busy}>
+            Claim the lock
+          </button>
+        </div>
       </form>
     </div>
   );

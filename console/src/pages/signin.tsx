@@ -2,41 +2,32 @@
 import { useState } from "preact/hooks";
 import type { Api, ApiError } from "../api/client.ts";
 import type { ClaimResult, HubInfo, User } from "../api/types.ts";
+import { learnTokenId, type PendingKit } from "../lib/kit.ts";
 import { ErrorBox, Field, PageTitle, useAction } from "../ui/common.tsx";
-import { RecoveryKit } from "./recovery-kit.tsx";
+
+const RECOVERY_LABEL = "console (recovery)";
 
 export function SignInPage({
   api,
   hub,
   error,
+  revokeError,
   onDone,
+  onRecovered,
 }: {
   api: Api;
   hub: HubInfo;
   error: ApiError | null;
+  /** Signed out, but the hub did not revoke the token. */
+  revokeError: ApiError | null;
   onDone: () => void;
+  /** Recovered: the token is set; the new kit is to be saved before going on. */
+  onRecovered: (kit: PendingKit) => void;
 }) {
   const [token, setToken] = useState("");
   const [recovery, setRecovery] = useState("");
-  const [recovered, setRecovered] = useState<ClaimResult | null>(null);
   const tokenAct = useAction();
   const recoverAct = useAction();
-
-  if (recovered)
-    return (
-      <div>
-        <PageTitle sub="Your old recovery code is spent. This is the new one: save it before you go on.">
-          New recovery kit
-        </PageTitle>
-        <RecoveryKit
-          api={api}
-          deviceId={hub.deviceId}
-          ownerName={recovered.user.name}
-          recoveryCode={recovered.recoveryCode ?? null}
-          onContinue={onDone}
-        />
-      </div>
-    );
 
   const signIn = (e: Event) => {
     e.preventDefault();
@@ -57,11 +48,18 @@ export function SignInPage({
     e.preventDefault();
     void recoverAct.run(async () => {
       const r = await api.request<ClaimResult>("POST", "/api/v1/recover", {
-        body: { recoveryCode: recovery.trim(), label: "console (recovery)" },
+        body: { recoveryCode: recovery.trim(), label: RECOVERY_LABEL },
         anonymous: true,
       });
       api.setToken(r.token);
-      setRecovered(r);
+      await learnTokenId(api, r.user.id, RECOVERY_LABEL);
+      onRecovered({
+        deviceId: hub.deviceId,
+        ownerName: r.user.name,
+        recoveryCode: r.recoveryCode ?? "",
+        madeAt: Date.now(),
+        reason: "recover",
+      });
     });
   };
 
@@ -69,6 +67,10 @@ export function SignInPage({
     <div>
       <PageTitle sub={`Hub ${hub.deviceId}`}>Sign in</PageTitle>
       <ErrorBox error={error} title="Signed out" />
+      <ErrorBox
+        error={revokeError}
+        title="Signed out on this device, but the hub did not revoke the token: revoke it under People → you → API tokens."
+      />
       <form class="card stack" onSubmit={signIn}>
         <h2>With an API token</h2>
         <p class="muted">

@@ -92,12 +92,27 @@ export function Loading({ what }: { what: string }) {
   );
 }
 
-/** A page's heading: focused on navigation so keyboard and screen-reader users land on the new page. */
-export function PageTitle({ children, sub }: { children: ComponentChildren; sub?: ComponentChildren }) {
+/**
+ * A page's heading: focused on navigation so keyboard and screen-reader users land on the new page. It
+ * names the browser tab too ("People — Latchkey"): `docTitle`, else the heading when it is plain text.
+ */
+export function PageTitle({
+  children,
+  sub,
+  docTitle,
+}: {
+  children: ComponentChildren;
+  sub?: ComponentChildren;
+  docTitle?: string;
+}) {
   const ref = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     ref.current?.focus({ preventScroll: false });
   }, []);
+  const name = docTitle ?? (typeof children === "string" ? children : null);
+  useEffect(() => {
+    document.title = name ? `${name} — Latchkey` : "Latchkey";
+  }, [name]);
   return (
     <header class="page-title">
       <h1 tabIndex={-1} ref={ref}>
@@ -162,6 +177,8 @@ interface InputProps {
   inputMode?: "numeric" | "text";
   spellcheck?: boolean;
   "aria-invalid"?: boolean;
+  /** Ids of more descriptions (an error shown next to the field). */
+  describedBy?: string;
 }
 
 let fieldSeq = 0;
@@ -171,10 +188,11 @@ const useFieldId = (given?: string) => {
 };
 
 /** A labelled input; the hint is tied to it with aria-describedby. */
-export function Field({ label, value, onValue, hint, id, ...rest }: InputProps) {
+export function Field({ label, value, onValue, hint, id, describedBy, ...rest }: InputProps) {
   const fid = useFieldId(id);
   // Preact types <input> per `type` (a union); InputProps holds only attributes valid for every type here.
   const attrs = { type: "text", ...rest } as unknown as InputHTMLAttributes<HTMLInputElement>;
+  const described = [hint ? `${fid}-hint` : "", describedBy ?? ""].filter(Boolean).join(" ");
   return (
     <div class="field">
       <label for={fid}>{label}</label>
@@ -183,12 +201,79 @@ export function Field({ label, value, onValue, hint, id, ...rest }: InputProps) 
         id={fid}
         value={value}
         onInput={(e) => onValue(e.currentTarget.value)}
-        aria-describedby={hint ? `${fid}-hint` : undefined}
+        aria-describedby={described || undefined}
       />
       {hint ? (
         <small id={`${fid}-hint`} class="hint">
           {hint}
         </small>
+      ) : null}
+    </div>
+  );
+}
+
+/**
+ * A PIN: hidden as it is typed (a password field the browser does not offer to fill or save as a login),
+ * digits keyboard on phones, a Show button to check it, and the hub's refusal (code and message) right
+ * under it.
+ */
+export function PinField({
+  label,
+  value,
+  onValue,
+  hint,
+  required,
+  error,
+  errorTitle = "PIN refused",
+}: {
+  label: ComponentChildren;
+  value: string;
+  onValue: (v: string) => void;
+  hint?: ComponentChildren;
+  required?: boolean;
+  error?: ApiError | null;
+  errorTitle?: string;
+}) {
+  const fid = useFieldId();
+  const [shown, setShown] = useState(false);
+  const described = [hint ? `${fid}-hint` : "", error ? `${fid}-error` : ""].filter(Boolean).join(" ");
+  return (
+    <div class="field">
+      <label for={fid}>{label}</label>
+      <div class="with-button">
+        <input
+          {...((shown ? { type: "text" } : { type: "password" }) as InputHTMLAttributes<HTMLInputElement>)}
+          id={fid}
+          inputMode="numeric"
+          autocomplete="new-password"
+          pattern="[0-9]*"
+          maxLength={12}
+          spellcheck={false}
+          required={required}
+          value={value}
+          onInput={(e) => onValue(e.currentTarget.value)}
+          aria-invalid={error ? true : undefined}
+          aria-describedby={described || undefined}
+        />
+        <button
+          type="button"
+          class="btn btn-small"
+          aria-pressed={shown}
+          aria-controls={fid}
+          onClick={() => setShown((v) => !v)}
+        >
+          Show<span class="visually-hidden"> the PIN</span>
+        </button>
+      </div>
+      {hint ? (
+        <small id={`${fid}-hint`} class="hint">
+          {hint}
+        </small>
+      ) : null}
+      {error ? (
+        <div id={`${fid}-error`} class="error field-error" role="alert">
+          <strong>{errorTitle}</strong> <code class="code">{error.code}</code> {error.detail}
+        </div>
       ) : null}
     </div>
   );
@@ -251,12 +336,14 @@ export function Checkbox({
 }
 
 /**
- * A button for a destructive action that asks once more in place (no modal dialog: keyboard focus stays
- * where it was, and the question names what will happen).
+ * A button for a destructive action that asks once more in place (no modal: the question appears where
+ * the button was, as an alertdialog named by `title` and described by the question; focus moves to the
+ * confirming button, and Escape or Cancel puts it back).
  */
 export function ConfirmButton({
   children,
   question,
+  title,
   confirmLabel,
   onConfirm,
   busy,
@@ -264,6 +351,8 @@ export function ConfirmButton({
 }: {
   children: ComponentChildren;
   question: ComponentChildren;
+  /** What is being confirmed, for assistive technology (default: the confirming button's label). */
+  title?: string;
   confirmLabel: string;
   onConfirm: () => void;
   busy?: boolean;
@@ -273,6 +362,7 @@ export function ConfirmButton({
   const yes = useRef<HTMLButtonElement>(null);
   const trigger = useRef<HTMLButtonElement>(null);
   const refocus = useRef(false);
+  const did = useFieldId();
   useEffect(() => {
     if (asking) yes.current?.focus();
     else if (refocus.current) {
@@ -301,14 +391,24 @@ export function ConfirmButton({
       </button>
     );
   return (
-    <span class="confirm">
-      <span class="confirm-q">{question}</span>
+    <span
+      class="confirm"
+      role="alertdialog"
+      aria-labelledby={`${did}-t`}
+      aria-describedby={`${did}-q`}
+      onKeyDown={onKey}
+    >
+      <span id={`${did}-t`} class="visually-hidden">
+        {title ?? confirmLabel}
+      </span>
+      <span id={`${did}-q`} class="confirm-q">
+        {question}
+      </span>
       <button
         type="button"
         class="btn btn-danger"
         ref={yes}
         disabled={busy}
-        onKeyDown={onKey}
         onClick={() => {
           setAsking(false);
           onConfirm();
@@ -316,7 +416,7 @@ export function ConfirmButton({
       >
         {confirmLabel}
       </button>
-      <button type="button" class="btn" onClick={cancel} onKeyDown={onKey}>
+      <button type="button" class="btn" onClick={cancel}>
         Cancel
       </button>
     </span>
