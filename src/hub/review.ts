@@ -70,39 +70,15 @@ export function accessReview(hub: Hub, actor: Actor, days: number): AccessReview
   const creds = hub.credentialViews();
 
   // Refusals per credential in the window (a schedule, a disabled user, a lockout...).
-  const refusals = new Map<string, number>();
-  for (const e of hub.queryAudit(actor, {
-    kinds: [AuditKind.AccessDenied],
-    from: since,
-    limit: 10_000,
-    descending: true,
-  })) {
-    const id = e.data.credentialId;
-    if (typeof id === "string") refusals.set(id, (refusals.get(id) ?? 0) + 1);
-  }
+  const refusals = hub.store.console.refusalsByCredential(since);
 
-  // Last entry per person: credentials' last use, then access grants (phone keys and remote unlocks
-  // too), newest first, read in pages only until every person's last entry is known.
+  // Last entry per person: credentials' last use, and access grants (phone keys and remote unlocks too).
   const last = new Map<string, number>();
   for (const c of creds)
     if (c.lastUsedAt !== null) last.set(c.userId, Math.max(last.get(c.userId) ?? 0, c.lastUsedAt));
-  const unknown = new Set(users.map((u) => u.id).filter((id) => !last.has(id)));
-  let before: number | undefined;
-  for (let page = 0; page < 40 && unknown.size > 0; page++) {
-    const events = hub.queryAudit(actor, {
-      kinds: [AuditKind.AccessGranted],
-      limit: 5_000,
-      descending: true,
-      ...(before !== undefined ? { beforeSeq: before } : {}),
-    });
-    for (const e of events) {
-      const uid = e.data.userId;
-      if (typeof uid !== "string") continue;
-      last.set(uid, Math.max(last.get(uid) ?? 0, e.at));
-      unknown.delete(uid);
-    }
-    if (events.length < 5_000) break;
-    before = events.at(-1)!.seq;
+  for (const u of users) {
+    const at = hub.store.console.lastGrantAt(u.id);
+    if (at !== null) last.set(u.id, Math.max(last.get(u.id) ?? 0, at));
   }
   const ghostUsers: AccessReview["ghostUsers"] = [];
   for (const u of users) {

@@ -34,6 +34,8 @@ export class ConsoleTables {
   readonly #pruneReports: Statement;
   readonly #reports: Statement;
   readonly #report: Statement;
+  readonly #lastGrant: Statement;
+  readonly #denied: Statement;
 
   constructor(db: Database) {
     this.#addSample = db.prepare(
@@ -56,6 +58,14 @@ export class ConsoleTables {
       "SELECT id, started_at, passed, report FROM readiness_reports ORDER BY started_at DESC, id DESC LIMIT ?",
     );
     this.#report = db.prepare("SELECT id, started_at, passed, report FROM readiness_reports WHERE id = ?");
+    // The (user_id, seq) index walks one person's events newest first until their last grant.
+    this.#lastGrant = db.prepare(
+      "SELECT at FROM audit_events WHERE user_id = ? AND kind = 'access.granted' ORDER BY seq DESC LIMIT 1",
+    );
+    this.#denied = db.prepare(
+      "SELECT json_extract(data, '$.credentialId') AS credential, count(*) AS n FROM audit_events " +
+        "WHERE kind = 'access.denied' AND at >= ? AND json_extract(data, '$.credentialId') IS NOT NULL GROUP BY credential",
+    );
   }
 
   /** The newest sample of a lock, or null. */
@@ -72,6 +82,17 @@ export class ConsoleTables {
   /** Samples of a lock at or after `since` (ms), oldest first. */
   batterySamples(lockId: string, since: number): BatterySample[] {
     return this.#samples.all(lockId, since) as BatterySample[];
+  }
+
+  /** When `userId` was last granted access (ms), from the audit log; null if never (or trimmed). */
+  lastGrantAt(userId: string): number | null {
+    return (this.#lastGrant.get(userId) as { at: number } | undefined)?.at ?? null;
+  }
+
+  /** Refusals since `since` (ms) per credential id, from the audit log. */
+  refusalsByCredential(since: number): Map<string, number> {
+    const rows = this.#denied.all(since) as { credential: string; n: number }[];
+    return new Map(rows.map((r) => [r.credential, r.n]));
   }
 
   /** Store a report and keep only the newest {@link REPORTS_KEPT}. */
