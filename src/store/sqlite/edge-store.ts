@@ -781,12 +781,29 @@ export class SqliteEdgeStore implements AuditStore {
     return r ? JSON.parse(r.state as string) : null;
   }
 
+  #putDeviceState: Statement | null = null;
+
+  /**
+   * Persist the simulated hardware's own state (bolt, door, battery, RTC) so a restarted hub finds the
+   * simulated lock as it left it. This is not audit data, and it is written without an fsync of its own
+   * (synchronous=NORMAL for this one commit; WAL mode keeps it consistent). The durable commit that follows
+   * every bolt movement (its `lock.state` event) makes it durable too; a power cut in between loses only the
+   * simulator's newest reading. Inside a transaction it simply joins it.
+   */
   setDeviceState(lockId: string, state: unknown): void {
-    this.db
-      .prepare(
-        "INSERT INTO device_state (lock_id, state) VALUES (?, ?) ON CONFLICT (lock_id) DO UPDATE SET state = excluded.state",
-      )
-      .run(lockId, JSON.stringify(state));
+    this.#putDeviceState ??= this.db.prepare(
+      "INSERT INTO device_state (lock_id, state) VALUES (?, ?) ON CONFLICT (lock_id) DO UPDATE SET state = excluded.state",
+    );
+    if (this.db.inTransaction) {
+      this.#putDeviceState.run(lockId, JSON.stringify(state));
+      return;
+    }
+    this.db.pragma("synchronous = NORMAL");
+    try {
+      this.#putDeviceState.run(lockId, JSON.stringify(state));
+    } finally {
+      this.db.pragma("synchronous = FULL");
+    }
   }
 
   // ---------------------------------------------------------------- API tokens
