@@ -86,6 +86,8 @@ function errorResponse(c: Context, e: LatchkeyError) {
 }
 
 const MAX_BODY = 64 * 1024;
+/** `POST /api/v1/import` only: an export or CSV of a large site (10,000 users fit). */
+const MAX_IMPORT_BODY = 8 * 1024 * 1024;
 
 /** What the simulated input reports: the lock's feedback and the seq of the audit event it wrote. */
 function attemptView(r: AttemptResult): { feedback: string; seq: number | null } {
@@ -96,15 +98,17 @@ function attemptView(r: AttemptResult): { feedback: string; seq: number | null }
 export function createApi(hub: Hub): OpenAPIHono {
   const app = new OpenAPIHono();
 
-  app.use(
-    "*",
+  // An import document or CSV of a whole site may be large; every other body is small.
+  const limit = (maxSize: number) =>
     bodyLimit({
-      maxSize: MAX_BODY,
+      maxSize,
       onError: () => {
-        throw new LatchkeyError("LK_PAYLOAD_TOO_LARGE", `request body over ${MAX_BODY} bytes`);
+        throw new LatchkeyError("LK_PAYLOAD_TOO_LARGE", `request body over ${maxSize} bytes`);
       },
-    }),
-  );
+    });
+  const smallBody = limit(MAX_BODY);
+  const importBody = limit(MAX_IMPORT_BODY);
+  app.use("*", (c, next) => (c.req.path === "/api/v1/import" ? importBody : smallBody)(c, next));
   app.onError((err, c) => {
     if (isLatchkeyError(err)) return errorResponse(c, err);
     if (err instanceof HTTPException) {

@@ -529,7 +529,7 @@ export const ImportBody = z
       .unknown()
       .optional()
       .openapi({ description: "a latchkey-export document (checked in full by the importer)" }),
-    csv: z.string().max(60_000).optional().openapi({ description: "CSV text: name,role,card,schedule" }),
+    csv: z.string().max(4_000_000).optional().openapi({ description: "CSV text: name,role,card,schedule" }),
     dryRun: z.boolean().optional().openapi({ description: "return the plan without applying it" }),
     mode: z.enum(["strict", "merge"]).optional().openapi({
       description: "strict (default): a differing existing entry is LK_CONFLICT; merge: the import wins",

@@ -98,6 +98,23 @@ afterAll(async () => {
 });
 
 describe("export and import through the API", () => {
+  it("takes a CSV of 3,000 people (beyond the 64 KiB of other requests) and still refuses an oversized body", async () => {
+    const dst = await site();
+    const rows = ["name,role,card"];
+    for (let i = 0; i < 3000; i++)
+      rows.push(`Tenant ${i},member,${(0x05000000 + i * 17).toString(16).padStart(8, "0")}`);
+    const csv = `${rows.join("\n")}\n`;
+    expect(csv.length).toBeGreaterThan(64 * 1024);
+    const r = await api(dst, "POST", "/api/v1/import", { csv });
+    expect(r.status, JSON.stringify(r.json).slice(0, 300)).toBe(200);
+    expect(dst.running.hub.users().length).toBe(3001);
+    // Other routes keep the small limit; the import's own is bounded too.
+    const big = await api(dst, "POST", "/api/v1/users", { name: "x".repeat(70 * 1024) });
+    expect(big.json).toMatchObject({ ok: false, error: { code: "LK_PAYLOAD_TOO_LARGE" } });
+    const huge = await api(dst, "POST", "/api/v1/import", { csv: "name\n".repeat(1_700_000) });
+    expect(huge.json).toMatchObject({ ok: false, error: { code: "LK_PAYLOAD_TOO_LARGE" } });
+  }, 60_000);
+
   it("GET /api/v1/export stays version 1; POST with a passphrase is version 2, owner only, never cached", async () => {
     const v1 = await api(src, "GET", "/api/v1/export");
     expect(v1.json.data).toMatchObject({ version: 1, secretsIncluded: false });

@@ -286,14 +286,23 @@ export class SqliteEdgeStore implements AuditStore {
    * transaction fails, the cached chain head is re-read so it never points at a rolled-back event.
    */
   transaction<T>(fn: () => T): T {
-    if (this.db.inTransaction) return this.db.transaction(fn)(); // nested: a savepoint
+    if (this.db.inTransaction) {
+      try {
+        return this.db.transaction(fn)(); // nested: a savepoint
+      } catch (e) {
+        this.#dropUserCaches(); // the savepoint rolled back; the outer transaction may still commit
+        throw e;
+      }
+    }
     this.st.begin!.run();
     try {
       const result = fn();
       this.st.commit!.run();
+      if (this.#cacheStale) this.#patchUserCaches();
       return result;
     } catch (e) {
       if (this.db.inTransaction) this.st.rollback!.run();
+      this.#dropUserCaches();
       this.reloadHead();
       throw e;
     }
@@ -517,6 +526,68 @@ export class SqliteEdgeStore implements AuditStore {
 
   // ---------------------------------------------------------------- users and credentials
 
+  /**
+   * Users and credentials as committed, kept in memory: management calls read both lists several times
+   * each, and re-reading every row per change made a bulk import quadratic. The lists are served only
+   * outside a transaction. A write records the ids it touched; when the outermost {@link transaction}
+   * commits (or at once, for a write outside any transaction) those rows are re-read one by one and
+   * patched in. A rollback, or a commit this store did not see, drops the lists (they are re-read).
+   */
+  #usersCache: User[] | null = null;
+  #credentialsCache: Credential[] | null = null;
+  readonly #touchedUsers = new Set<string>();
+  readonly #touchedCredentials = new Set<string>();
+  /** Set by a write inside a transaction; cleared when that transaction's commit patched the lists. */
+  #cacheStale = false;
+
+  #dropUserCaches(): void {
+    this.#usersCache = null;
+    this.#credentialsCache = null;
+    this.#touchedUsers.clear();
+    this.#touchedCredentials.clear();
+    this.#cacheStale = false;
+  }
+
+  #touched(users: readonly string[], credentials: readonly string[]): void {
+    for (const id of users) this.#touchedUsers.add(id);
+    for (const id of credentials) this.#touchedCredentials.add(id);
+    if (this.db.inTransaction) this.#cacheStale = true;
+    else this.#patchUserCaches();
+  }
+
+  /** Re-read the touched rows (committed now) into the lists, in ORDER BY created_at, id. */
+  #patchUserCaches(): void {
+    const byAge = (a: { createdAt: number; id: string }, b: { createdAt: number; id: string }) =>
+      a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    const put = <T extends { id: string; createdAt: number }>(list: T[], id: string, row: T | null) => {
+      const i = list.findIndex((x) => x.id === id);
+      if (i >= 0) list.splice(i, 1);
+      if (!row) return;
+      let j = list.length;
+      while (j > 0 && byAge(list[j - 1]!, row) > 0) j--;
+      list.splice(j, 0, row);
+    };
+    if (this.#usersCache) {
+      for (const id of this.#touchedUsers) {
+        const r = this.db.prepare("SELECT * FROM users WHERE id = ?").get(id) as Row | undefined;
+        put(this.#usersCache, id, r ? userFromRow(r) : null);
+        // A removed user's credentials went with it (ON DELETE CASCADE).
+        if (!r && this.#credentialsCache)
+          this.#credentialsCache = this.#credentialsCache.filter((c) => c.userId !== id);
+      }
+    }
+    if (this.#credentialsCache) {
+      for (const id of this.#touchedCredentials) {
+        const r = this.db.prepare("SELECT * FROM credentials WHERE id = ?").get(id) as Row | undefined;
+        put(this.#credentialsCache, id, r ? credentialFromRow(r, this.sealer) : null);
+      }
+    }
+    if (!this.#usersCache && this.#touchedUsers.size > 0) this.#credentialsCache = null;
+    this.#touchedUsers.clear();
+    this.#touchedCredentials.clear();
+    this.#cacheStale = false;
+  }
+
   upsertUser(u: User): void {
     this.db
       .prepare(
@@ -539,14 +610,22 @@ export class SqliteEdgeStore implements AuditStore {
         firstUsedAt: u.firstUsedAt,
         createdAt: u.createdAt,
       });
+    this.#touched([u.id], []);
   }
 
   deleteUser(id: string): void {
     this.db.prepare("DELETE FROM users WHERE id = ?").run(id);
+    this.#touched([id], []); // its credentials go with it (ON DELETE CASCADE)
   }
 
   users(): User[] {
-    return (this.db.prepare("SELECT * FROM users ORDER BY created_at, id").all() as Row[]).map(userFromRow);
+    if (this.db.inTransaction)
+      return (this.db.prepare("SELECT * FROM users ORDER BY created_at, id").all() as Row[]).map(userFromRow);
+    if (this.#cacheStale) this.#dropUserCaches(); // committed by a path this store did not see
+    this.#usersCache ??= (this.db.prepare("SELECT * FROM users ORDER BY created_at, id").all() as Row[]).map(
+      userFromRow,
+    );
+    return this.#usersCache.slice();
   }
 
   insertCredential(c: Credential): void {
@@ -592,17 +671,24 @@ export class SqliteEdgeStore implements AuditStore {
         totp?.requirePin ?? null,
         c.type === "totp" ? c.lastStep : null,
       );
+    this.#touched([], [c.id]);
   }
 
   deleteCredential(id: string): void {
     this.db.prepare("DELETE FROM credentials WHERE id = ?").run(id);
+    this.#touched([], [id]);
   }
 
-  /** Every credential; TOTP secrets are unsealed into memory here (and only here). */
+  /** Every credential; TOTP secrets are unsealed into memory here (and kept there, like the index does). */
   credentials(): Credential[] {
-    return (this.db.prepare("SELECT * FROM credentials ORDER BY created_at, id").all() as Row[]).map((r) =>
-      credentialFromRow(r, this.sealer),
-    );
+    const read = () =>
+      (this.db.prepare("SELECT * FROM credentials ORDER BY created_at, id").all() as Row[]).map((r) =>
+        credentialFromRow(r, this.sealer),
+      );
+    if (this.db.inTransaction) return read();
+    if (this.#cacheStale) this.#dropUserCaches();
+    this.#credentialsCache ??= read();
+    return this.#credentialsCache.slice();
   }
 
   /**
@@ -611,10 +697,12 @@ export class SqliteEdgeStore implements AuditStore {
    */
   setTotpLastStep(credentialId: string, step: number): void {
     this.st.totpLastStep!.run(step, credentialId, step);
+    this.#touched([], [credentialId]);
   }
 
   markCredentialUsed(id: string, at: EpochMs): void {
     this.st.credentialUsed!.run(at, id);
+    this.#touched([], [id]);
   }
 
   credentialLastUsed(): Map<string, EpochMs> {
