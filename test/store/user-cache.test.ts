@@ -115,7 +115,26 @@ describe("edge store: users and credentials served from memory", () => {
             s.close();
           }
         }),
-        { numRuns: 150 },
+        {
+          numRuns: 400,
+          // Found by this test: a user removed (its cards cascade) and re-created in one transaction.
+          examples: [
+            [
+              [
+                { mode: "savepoint", ops: [{ k: "user", u: 3, t: 0 }], read: false },
+                { mode: "auto", ops: [{ k: "card", c: 0, u: 3, t: 0 }], read: false },
+                {
+                  mode: "commit",
+                  ops: [
+                    { k: "delUser", u: 3 },
+                    { k: "user", u: 3, t: 0 },
+                  ],
+                  read: false,
+                },
+              ],
+            ],
+          ],
+        },
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

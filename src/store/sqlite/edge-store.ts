@@ -614,8 +614,12 @@ export class SqliteEdgeStore implements AuditStore {
   }
 
   deleteUser(id: string): void {
+    // Its credentials go with it (ON DELETE CASCADE): they are touched too, even if the id comes back.
+    const creds = (this.db.prepare("SELECT id FROM credentials WHERE user_id = ?").all(id) as Row[]).map(
+      (r) => r.id as string,
+    );
     this.db.prepare("DELETE FROM users WHERE id = ?").run(id);
-    this.#touched([id], []); // its credentials go with it (ON DELETE CASCADE)
+    this.#touched([id], creds);
   }
 
   users(): User[] {
