@@ -1275,7 +1275,6 @@ export function createApi(hub: Hub): OpenAPIHono {
   if (existsSync(join(consoleRoot, "index.html"))) {
     app.get("/assets/*", serveStatic({ root: consoleRoot }));
     app.get("/", serveStatic({ root: consoleRoot, path: "index.html" }));
-    app.get("/favicon.svg", serveStatic({ root: consoleRoot }));
   } else {
     app.get("/", (c) =>
       c.html(

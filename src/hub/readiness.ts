@@ -18,7 +18,6 @@
  * A check changes nothing lasting: the temporary user and credentials are removed (and that removal is a
  * signed operation like any other, so the cloud sees it too); the lock's bolt is returned to its state.
  */
-import type { JsonValue } from "../core/audit/canonical.ts";
 import { AuditKind } from "../core/audit/chain.ts";
 import { forecastBattery } from "../core/battery-forecast.ts";
 import { parseOtpauthUri, totpAt } from "../core/credentials/totp.ts";
@@ -244,8 +243,7 @@ async function check(hub: Hub, actor: Actor, lockId: string, opts: CheckOptions)
     }
     if (enrolled.length === 0)
       step("kind.none", "Credentials", true, "no credential is enrolled yet: only the person was checked");
-    const remaining = ["phone"].filter(() => hub.store.phoneKeys.keys().some((k) => k.revokedAt === null));
-    if (remaining.length > 0)
+    if (hub.store.phoneKeys.keys().some((k) => k.revokedAt === null))
       step(
         "kind.phone",
         "Phone keys",
@@ -423,14 +421,13 @@ export function renderReportHtml(r: ReadinessReport): string {
         `<td>${l.revocationHorizonMs === null ? "no list" : `${Math.round(l.revocationHorizonMs / 3_600_000)} h`}</td></tr>`,
     )
     .join("\n");
-  const data: Record<string, JsonValue> = { id: r.id };
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Latchkey readiness report ${esc(r.startedAt.slice(0, 10))}</title>
 <style>
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#111}h1{font-size:1.4rem}table{border-collapse:collapse;width:100%;margin:1rem 0}
 td,th{border:1px solid #999;padding:.35rem .5rem;text-align:left;vertical-align:top}tr.fail td:first-child{color:#a00;font-weight:700}
 tr.ok td:first-child{color:#064}.verdict{font-size:1.2rem;font-weight:700}small{color:#444}@media print{body{margin:0}}
-</style></head><body data-report="${esc(String(data.id))}">
+</style></head><body data-report="${esc(r.id)}">
 <h1>Latchkey readiness report</h1>
 <p>Site <code>${esc(r.siteId)}</code> · started ${esc(r.startedAt)} · finished ${esc(r.finishedAt)} · report <code>${esc(r.id)}</code></p>
 <p class="verdict">${r.passed ? "PASSED: this door works with the internet cut." : "NOT PASSED: see the failed steps."}</p>

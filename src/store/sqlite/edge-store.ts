@@ -298,7 +298,7 @@ export class SqliteEdgeStore implements AuditStore {
     try {
       const result = fn();
       this.st.commit!.run();
-      if (this.#cacheStale) this.#patchUserCaches();
+      this.#cacheStale = false; // its touched rows are patched in at the next read, off this path
       return result;
     } catch (e) {
       if (this.db.inTransaction) this.st.rollback!.run();
@@ -529,9 +529,10 @@ export class SqliteEdgeStore implements AuditStore {
   /**
    * Users and credentials as committed, kept in memory: management calls read both lists several times
    * each, and re-reading every row per change made a bulk import quadratic. The lists are served only
-   * outside a transaction. A write records the ids it touched; when the outermost {@link transaction}
-   * commits (or at once, for a write outside any transaction) those rows are re-read one by one and
-   * patched in. A rollback, or a commit this store did not see, drops the lists (they are re-read).
+   * outside a transaction. A write records the ids it touched; at the next read after the outermost
+   * {@link transaction} committed (or after a write outside any transaction) those rows are re-read one by
+   * one and patched in — never on the commit itself, which may be an unlock's. A rollback, or a commit
+   * this store did not see, drops the lists (they are re-read).
    */
   #usersCache: User[] | null = null;
   #credentialsCache: Credential[] | null = null;
@@ -552,7 +553,12 @@ export class SqliteEdgeStore implements AuditStore {
     for (const id of users) this.#touchedUsers.add(id);
     for (const id of credentials) this.#touchedCredentials.add(id);
     if (this.db.inTransaction) this.#cacheStale = true;
-    else this.#patchUserCaches();
+  }
+
+  /** Before serving the lists: drop them after a commit this store did not see, else patch touched rows in. */
+  #freshenUserCaches(): void {
+    if (this.#cacheStale) this.#dropUserCaches();
+    else if (this.#touchedUsers.size > 0 || this.#touchedCredentials.size > 0) this.#patchUserCaches();
   }
 
   /** Re-read the touched rows (committed now) into the lists, in ORDER BY created_at, id. */
@@ -625,7 +631,7 @@ export class SqliteEdgeStore implements AuditStore {
   users(): User[] {
     if (this.db.inTransaction)
       return (this.db.prepare("SELECT * FROM users ORDER BY created_at, id").all() as Row[]).map(userFromRow);
-    if (this.#cacheStale) this.#dropUserCaches(); // committed by a path this store did not see
+    this.#freshenUserCaches();
     this.#usersCache ??= (this.db.prepare("SELECT * FROM users ORDER BY created_at, id").all() as Row[]).map(
       userFromRow,
     );
@@ -690,7 +696,7 @@ export class SqliteEdgeStore implements AuditStore {
         credentialFromRow(r, this.sealer),
       );
     if (this.db.inTransaction) return read();
-    if (this.#cacheStale) this.#dropUserCaches();
+    this.#freshenUserCaches();
     this.#credentialsCache ??= read();
     return this.#credentialsCache.slice();
   }
